@@ -1,0 +1,73 @@
+/* http.h: HTTP/1.1 request parsing and response writing for the fake API server.
+ *
+ * The HTTP layer is the first handler of every conn. It parses one request at a time (request line
+ * and headers capped at 64 KiB, body by Content-Length capped at 8 MiB), authenticates it (client
+ * certificate or bearer token, see pki.h), and dispatches it:
+ *   /fake/v1/...                       → fc_faults_handle()   (admin credential only)
+ *   .../namespaces/NS/pods/NAME/portforward → fc_portforward_handle()
+ *   anything else                      → fc_api_handle()
+ * A handler either responds (fc_http_respond*; the conn then reads the next request, keep-alive)
+ * or takes the conn over with fc_conn_set_ops() (watch streams, upgrades). A request with no
+ * valid credential gets a 401 Status before any dispatch.
+ *
+ * The request and all its strings are owned by the HTTP layer and valid only during dispatch. */
+#ifndef FC_HTTP_H
+#define FC_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+struct fc_conn;
+struct fc_cluster;
+
+#define FC_HTTP_MAX_HEADERS 64
+#define FC_HTTP_MAX_QUERY 32
+
+struct fc_http_kv {
+	const char *name;
+	const char *value;
+};
+
+struct fc_http_req {
+	const char *method;       /* "GET", "POST", ... */
+	const char *target;       /* raw request target */
+	const char *path;         /* percent-decoded path, no query */
+	struct fc_http_kv query[FC_HTTP_MAX_QUERY]; /* percent-decoded, in order */
+	size_t nquery;
+	struct fc_http_kv headers[FC_HTTP_MAX_HEADERS];
+	size_t nheaders;
+	const char *body;         /* NUL-terminated copy of the body, "" if none */
+	size_t body_len;
+	int minor_version;        /* HTTP/1.x */
+	const char *user;         /* authenticated user name */
+	bool admin;               /* authenticated with the fault-injection admin credential */
+};
+
+/* Case-insensitive header lookup; first occurrence or NULL. */
+const char *fc_http_header(const struct fc_http_req *req, const char *name);
+/* True when a comma-separated header contains token (case-insensitive), e.g. Connection: upgrade. */
+bool fc_http_header_has_token(const struct fc_http_req *req, const char *name, const char *token);
+/* First value of a query parameter, or NULL. */
+const char *fc_http_query(const struct fc_http_req *req, const char *key);
+
+/* Complete responses. extra_headers: NULL or "Name: value\r\n..." lines. Return 0 or -errno. */
+int fc_http_respond(struct fc_conn *c, int status, const char *content_type,
+		    const char *extra_headers, const void *body, size_t len);
+int fc_http_respond_json(struct fc_conn *c, int status, const cJSON *body);
+/* A Kubernetes metav1.Status failure object (protocol.md §5.7). details_kind/name may be NULL. */
+int fc_http_respond_status(struct fc_conn *c, int code, const char *reason, const char *message,
+			   const char *details_kind, const char *details_name);
+
+/* Chunked streaming responses (watch). */
+int fc_http_chunked_begin(struct fc_conn *c, int status, const char *content_type);
+int fc_http_chunk(struct fc_conn *c, const void *p, size_t len);
+int fc_http_chunked_end(struct fc_conn *c);
+
+/* Install the HTTP handler on a new conn (used by the server). */
+void fc_http_attach(struct fc_conn *c);
+/* Give a conn back to the HTTP layer after a handler that took it over is done (keep-alive). */
+void fc_http_resume(struct fc_conn *c);
+
+#endif
