@@ -21,7 +21,8 @@ int kt_log_verbosity(void)
 	return log_verbose;
 }
 
-static void log_vline(const char *fmt, va_list ap, const char *suffix)
+__attribute__((format(printf, 1, 0))) static void log_vline(const char *fmt, va_list ap,
+							    const char *suffix)
 {
 	char line[1024];
 	vsnprintf(line, sizeof(line), fmt, ap);
