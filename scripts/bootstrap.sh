@@ -9,7 +9,7 @@ PACKAGES=(
   cmake pkg-config gcc make clang libclang-rt-14-dev
   libwebsockets-dev libssl-dev libyaml-dev libcjson-dev zlib1g-dev
   # lwIP source is fetched from Debian's source package (scripts/fetch-lwip.sh)
-  xz-utils dpkg-dev
+  xz-utils dpkg-dev debian-archive-keyring
   # tests: real peers
   curl openssl iproute2 python3 python3-kubernetes valgrind procps dnsutils
 )

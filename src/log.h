@@ -10,7 +10,8 @@
 
 void kt_log_init(const char *progname, int verbosity);
 int kt_log_verbosity(void);
-void kt_log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));   /* + strerror(errno) */
+void kt_log_warn(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2))); /* + strerror(errno) */
 void kt_log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void kt_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void kt_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
