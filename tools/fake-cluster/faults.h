@@ -2,7 +2,8 @@
  *
  *   POST /fake/v1/outage?seconds=N             drop all API conns, refuse new ones for N s
  *   POST /fake/v1/latency?api_ms=N&portforward_ms=M   added latency (either may be omitted)
- *   POST /fake/v1/portforward/reject?code=C&message=M reject port-forward with a Status (code=0 clears)
+ *   POST /fake/v1/portforward/reject?code=C&message=M reject port-forward with a Status
+ *                                              (code=0 clears)
  *   POST /fake/v1/portforward/drop             end every port-forward session now
  *   POST /fake/v1/namespaces/NS/pods/NAME/ready?value=true|false   set a pod Ready/NotReady
  *   GET  /fake/v1/stats                        counters as JSON

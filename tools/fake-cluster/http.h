@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
@@ -31,23 +32,24 @@ struct fc_http_kv {
 };
 
 struct fc_http_req {
-	const char *method;       /* "GET", "POST", ... */
-	const char *target;       /* raw request target */
-	const char *path;         /* percent-decoded path, no query */
+	const char *method;			    /* "GET", "POST", ... */
+	const char *target;			    /* raw request target */
+	const char *path;			    /* percent-decoded path, no query */
 	struct fc_http_kv query[FC_HTTP_MAX_QUERY]; /* percent-decoded, in order */
 	size_t nquery;
 	struct fc_http_kv headers[FC_HTTP_MAX_HEADERS];
 	size_t nheaders;
-	const char *body;         /* NUL-terminated copy of the body, "" if none */
+	const char *body; /* NUL-terminated copy of the body, "" if none */
 	size_t body_len;
-	int minor_version;        /* HTTP/1.x */
-	const char *user;         /* authenticated user name */
-	bool admin;               /* authenticated with the fault-injection admin credential */
+	int minor_version; /* HTTP/1.x */
+	const char *user;  /* authenticated user name */
+	bool admin;	   /* authenticated with the fault-injection admin credential */
 };
 
 /* Case-insensitive header lookup; first occurrence or NULL. */
 const char *fc_http_header(const struct fc_http_req *req, const char *name);
-/* True when a comma-separated header contains token (case-insensitive), e.g. Connection: upgrade. */
+/* True when a comma-separated header contains token (case-insensitive),
+ * e.g. Connection: upgrade. */
 bool fc_http_header_has_token(const struct fc_http_req *req, const char *name, const char *token);
 /* First value of a query parameter, or NULL. */
 const char *fc_http_query(const struct fc_http_req *req, const char *key);
@@ -69,5 +71,33 @@ int fc_http_chunked_end(struct fc_conn *c);
 void fc_http_attach(struct fc_conn *c);
 /* Give a conn back to the HTTP layer after a handler that took it over is done (keep-alive). */
 void fc_http_resume(struct fc_conn *c);
+
+/* --- Additions: the request parser on its own, for http.c, tests and the fuzzer. --- */
+
+#define FC_HTTP_MAX_HEAD (64u * 1024)
+#define FC_HTTP_MAX_BODY (8u * 1024 * 1024)
+
+/* One parsed request and the storage its strings live in. */
+struct fc_http_parsed {
+	struct fc_http_req req; /* user and admin are left NULL/false */
+	char *store;		/* owned: the head's strings */
+	char *body_store;	/* owned: the body, NUL-terminated */
+	size_t head_len;	/* once the head is complete: its length, else 0 */
+	size_t total_len;	/* once the head is complete: head plus body */
+	bool expect_continue;	/* the head asked for "Expect: 100-continue" */
+	int error_status;	/* after a failure: the HTTP status to answer with */
+	const char *error;	/* after a failure: why (static text) */
+};
+
+/* Parses the request at the start of p/n (request line, headers, Content-Length body; leading
+ * empty lines are skipped, as RFC 9112 section 2.2 allows). Returns its length in bytes when it
+ * is complete, 0 when more bytes are needed (head_len/total_len tell how many once the head is
+ * there), or -EINVAL / -EMSGSIZE / -ENOMEM with error_status set: 400 malformed, 411 chunked
+ * body, 413 body over FC_HTTP_MAX_BODY, 431 head over FC_HTTP_MAX_HEAD or too many headers,
+ * 501 other transfer codings, 505 not HTTP/1.x. Call fc_http_parsed_fini() after any return. */
+int fc_http_parse(const uint8_t *p, size_t n, struct fc_http_parsed *out);
+void fc_http_parsed_fini(struct fc_http_parsed *out);
+/* Reason phrase of a status code ("Not Found"), "Unknown" for codes it does not know. */
+const char *fc_http_reason(int status);
 
 #endif

@@ -23,7 +23,8 @@ SSL_CTX *fc_pki_api_ctx(struct fc_pki *pki);
 
 /* Authenticates a request from its TLS peer certificate or Authorization header. Returns the
  * user name (static or pki-owned) or NULL; *admin is set for the fault-injection credential. */
-const char *fc_pki_authenticate(struct fc_pki *pki, SSL *ssl, const char *authorization, bool *admin);
+const char *fc_pki_authenticate(struct fc_pki *pki, SSL *ssl, const char *authorization,
+				bool *admin);
 
 /* Server context for a pod's TLS port, certificate with the given DNS names (and the pod IP as
  * an IP SAN when ip is non-NULL). Cached by key (e.g. pod uid + port + names); pki-owned. */
@@ -33,6 +34,7 @@ SSL_CTX *fc_pki_pod_ctx(struct fc_pki *pki, const char *key, const char *const *
 /* Writes the kubeconfig (--kubeconfig-out), the CA (--ca-out), the admin token next to the
  * kubeconfig (<kubeconfig>.admin-token, mode 0600) and, for --auth exec, the exec plugin script
  * (<kubeconfig>.exec-plugin). Returns 0 or -errno with a message in err. */
-int fc_pki_write_outputs(struct fc_pki *pki, const struct fc_options *opt, char *err, size_t errcap);
+int fc_pki_write_outputs(struct fc_pki *pki, const struct fc_options *opt, char *err,
+			 size_t errcap);
 
 #endif

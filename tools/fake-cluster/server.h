@@ -18,4 +18,22 @@ void fc_server_free(struct fc_server *srv);
 /* Drop every conn now and refuse new ones for duration_ms (0: just drop). */
 void fc_server_outage(struct fc_server *srv, uint64_t duration_ms);
 
+/* --- Additions used by main.c, conn.c, http.c and faults.c. --- */
+
+/* Counters for GET /fake/v1/stats. */
+struct fc_server_stats {
+	uint64_t accepted;     /* TCP connections accepted */
+	uint64_t active;       /* conns open now */
+	uint64_t tls_failures; /* handshakes that failed or timed out */
+	uint64_t requests;     /* HTTP requests parsed */
+	uint64_t bytes_in;     /* TLS payload bytes received */
+	uint64_t bytes_out;    /* TLS payload bytes sent */
+	uint64_t outages;      /* fc_server_outage() calls */
+};
+/* The server's counters (modules bump them). */
+struct fc_server_stats *fc_server_stats(struct fc_server *srv);
+/* The bound address as "host:port" ("[::1]:port" for IPv6), with the real port when --listen
+ * asked for port 0. */
+const char *fc_server_addr(const struct fc_server *srv);
+
 #endif
