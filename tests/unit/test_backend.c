@@ -470,6 +470,29 @@ KT_TEST(sha256_put_and_empty)
 	cap_fini(&c);
 }
 
+KT_TEST(discard_counts_body)
+{
+	struct cap c;
+	struct fc_backend *b = new_backend(&c, NULL);
+	KT_REQUIRE(b);
+	send_str(b, "POST /discard HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+		    "POST /discard HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		    "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n"
+		    "GET /discard HTTP/1.1\r\n\r\n");
+	pump_all(b, &c, 100);
+	struct resp r;
+	size_t n = parse_resp(c.out, c.len, false, &r);
+	KT_REQUIRE(n);
+	KT_CHECK(body_is(&r, "5\n"));
+	size_t m = parse_resp(c.out + n, c.len - n, false, &r);
+	KT_REQUIRE(m);
+	KT_CHECK(body_is(&r, "7\n"));
+	KT_REQUIRE(parse_resp(c.out + n + m, c.len - n - m, false, &r));
+	KT_CHECK_INT_EQ(r.status, 405);
+	fc_backend_free(b);
+	cap_fini(&c);
+}
+
 static void check_bytes(size_t n, size_t room)
 {
 	struct cap c;

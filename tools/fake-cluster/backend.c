@@ -45,7 +45,7 @@ static void pattern_init(void)
 		pattern[i] = (uint8_t)(i % PATTERN_MOD);
 }
 
-enum route { R_ROOT, R_BYTES, R_SHA, R_DELAY, R_CLOSE, R_ERROR };
+enum route { R_ROOT, R_BYTES, R_SHA, R_DISCARD, R_DELAY, R_CLOSE, R_ERROR };
 enum conn_state { C_OPEN, C_CLOSING, C_CLOSED };
 enum parse_state {
 	P_HEAD,		 /* waiting for a request head */
@@ -311,6 +311,11 @@ static void request_complete(struct fc_backend *b)
 		r = stage_response(b, 200, "text/plain", 2 * dlen + 1, body, 2 * dlen + 1);
 		break;
 	}
+	case R_DISCARD: {
+		int n = snprintf(body, sizeof(body), "%llu\n", (unsigned long long)b->req.arg);
+		r = stage_response(b, 200, "text/plain", (uint64_t)n, body, (size_t)n);
+		break;
+	}
 	case R_DELAY:
 		if (b->req.arg == 0) {
 			stage_delayed(b);
@@ -503,6 +508,12 @@ static void set_route(struct fc_backend *b, const uint8_t *path, size_t plen, co
 	} else if (mem_eq(path, plen, "/sha256")) {
 		q->route = R_SHA;
 		q->allow = post_allow;
+	} else if (mem_eq(path, plen, "/discard")) {
+		/* Counts the body and drops it: upload benchmarks measure the transport, not the
+		 * simulated pod's hashing (which /sha256 adds at ~1 GB/s). */
+		q->route = R_DISCARD;
+		q->allow = post_allow;
+		q->arg = 0;
 	} else {
 		q->route = R_ERROR;
 		q->status = 404;
@@ -742,6 +753,8 @@ static int parse_head(struct fc_backend *b, const uint8_t *p, size_t n, size_t *
 
 static void body_data(struct fc_backend *b, const uint8_t *p, size_t n)
 {
+	if (b->req.route == R_DISCARD)
+		b->req.arg += n;
 	if (b->req.route == R_SHA && EVP_DigestUpdate(b->md, p, n) != 1) {
 		ERR_clear_error();
 		reset_conn(b);

@@ -11,6 +11,7 @@
  *                         by pump() from a shared pattern table, never buffered whole
  *   POST|PUT /sha256      200 lowercase hex SHA-256 of the request body + "\n", hashed
  *                         as the body arrives
+ *   POST|PUT /discard     200 "<body length>\n"; the body is counted and dropped
  *   GET|HEAD /delay/MS    200 "delayed <MS>\n" after MS milliseconds (clamped to
  *                         FC_BACKEND_DELAY_MAX_MS), timed through set_timer()/on_timer()
  *   GET|HEAD /close       no response: abortive close, closed(arg, true)

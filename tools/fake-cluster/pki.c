@@ -231,9 +231,10 @@ static SSL_CTX *server_ctx(X509 *cert, EVP_PKEY *key)
 	}
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Read-ahead with a large buffer: fewer read(2) calls per TLS record on bulk transfers. */
-	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, 128 * 1024);
+	/* No read-ahead: with it, OpenSSL 3.0 moves the unread rest of its read buffer to the front
+	 * after every record, which cost ~25% of the fake's CPU on 1 GiB uploads (perf). Without
+	 * it, two read(2) calls per 16 KiB record are cheaper. */
+	SSL_CTX_set_read_ahead(ctx, 0);
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	return ctx;
 }
