@@ -48,3 +48,16 @@ for dir in down up; do
   run_one "kubectl 1.33 (plain SPDY)" "$KUBECTL133" "KUBECTL_PORT_FORWARD_WEBSOCKETS=false" $dir
   run_one "kubectl 1.27 (plain SPDY)" "$KUBECTL127" "" $dir
 done
+
+# WebSocket v4 (what kubetund and the Python/JS clients speak): one WebSocket per connection,
+# Python client (slower than kubectl), so a quarter of SIZE.
+V4SIZE=$((SIZE / 4))
+pod=$("$KUBECTL133" --kubeconfig "$KCFG" get pods -n shop -l app=web -o jsonpath='{.items[0].metadata.name}')
+for proto in v4.channel.k8s.io v4.base64.channel.k8s.io; do
+  f0=$(cpu_ticks "$FAKE_PID")
+  secs=$(/usr/bin/python3 "$KT_SOURCE_DIR/tests/bench/pf_v4_download.py" "$KCFG" shop "$pod" 80 "$V4SIZE" "$proto") \
+    || fail "$proto download"
+  f1=$(cpu_ticks "$FAKE_PID")
+  awk -v l="$proto (Python client)" -v s="$V4SIZE" -v t="$secs" -v fc=$((f1 - f0)) -v hz="$hz" \
+    'BEGIN { printf "%-34s %-4s %8.1f MB/s   fake %6.2f s CPU   (%d bytes)\n", l, "down", s / t / 1e6, fc / hz, s }'
+done
