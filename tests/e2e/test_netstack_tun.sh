@@ -19,7 +19,7 @@ cleanup_ns() {
 	local rc=$?
 	ip netns pids "$NS" 2>/dev/null | xargs -r kill 2>/dev/null || true
 	ip netns del "$NS" 2>/dev/null || true
-	exit $rc
+	return $rc
 }
 # lib.sh's trap removes $T; ours runs first and then hands over to it.
 trap 'cleanup_ns; kt_cleanup' EXIT
