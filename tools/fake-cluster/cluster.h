@@ -18,23 +18,23 @@ struct fc_portforward;
 
 struct fc_options {
 	const char *fixture_path;
-	const char *listen;          /* "127.0.0.1:6443" */
+	const char *listen; /* "127.0.0.1:6443" */
 	const char *kubeconfig_out;
-	const char *ca_out;          /* NULL: not written */
-	const char *auth;            /* "cert" | "token" | "exec" */
-	const char *tls_san;         /* extra server-certificate name, or NULL */
-	int nodes;                   /* fake nodes (DaemonSet pods per node), default 1 */
-	uint64_t grace_ms;           /* Terminating → gone after a pod delete, default 1000 */
-	uint64_t replace_delay_ms;   /* controller recreates a deleted pod after, default 500 */
+	const char *ca_out;	   /* NULL: not written */
+	const char *auth;	   /* "cert" | "token" | "exec" */
+	const char *tls_san;	   /* extra server-certificate name, or NULL */
+	int nodes;		   /* fake nodes (DaemonSet pods per node), default 1 */
+	uint64_t grace_ms;	   /* Terminating → gone after a pod delete, default 1000 */
+	uint64_t replace_delay_ms; /* controller recreates a deleted pod after, default 500 */
 	int verbosity;
 };
 
 /* Fault injection (set through /fake/v1/..., read by the modules they affect). */
 struct fc_faults {
-	uint64_t outage_until_ms;    /* API outage: drop all conns, refuse new ones until then */
-	uint64_t api_latency_ms;     /* added before every API response */
-	uint64_t pf_latency_ms;      /* added before a port-forward upgrade is answered */
-	int pf_reject_code;          /* non-zero: port-forward requests get this Status code */
+	uint64_t outage_until_ms; /* API outage: drop all conns, refuse new ones until then */
+	uint64_t api_latency_ms;  /* added before every API response */
+	uint64_t pf_latency_ms;	  /* added before a port-forward upgrade is answered */
+	int pf_reject_code;	  /* non-zero: port-forward requests get this Status code */
 	char pf_reject_message[256];
 };
 

@@ -36,12 +36,14 @@ struct fc_store *fc_store_new(void);
 void fc_store_free(struct fc_store *s);
 
 uint64_t fc_store_rv(const struct fc_store *s);
-const cJSON *fc_store_get(const struct fc_store *s, enum fc_kind kind, const char *ns, const char *name);
+const cJSON *fc_store_get(const struct fc_store *s, enum fc_kind kind, const char *ns,
+			  const char *name);
 /* Add or replace; takes ownership of obj. Fills uid/creationTimestamp for new objects and
  * resourceVersion always. Returns 0 or -errno. */
 int fc_store_put(struct fc_store *s, enum fc_kind kind, cJSON *obj);
 int fc_store_delete(struct fc_store *s, enum fc_kind kind, const char *ns, const char *name);
-/* Calls fn for every object of kind (in namespace ns, or all when ns is NULL), sorted by ns/name. */
+/* Calls fn for every object of kind (in namespace ns, or all when ns is NULL), sorted by ns/name.
+ */
 void fc_store_foreach(const struct fc_store *s, enum fc_kind kind, const char *ns,
 		      void (*fn)(void *arg, const cJSON *obj), void *arg);
 
