@@ -28,9 +28,40 @@ trap kt_cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok   $*"; }
 
-# A free TCP port on 127.0.0.1 (the kernel picks it; there is a tiny reuse race we accept).
+# A TCP port free on both 127.0.0.1 and ::1 (kubectl listens on both), never handed out twice
+# in one test run: a port a just-killed listener released can still be held on one family.
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  /usr/bin/python3 - "$T/ports.used" <<'PY'
+import errno, random, socket, sys
+used_path = sys.argv[1]
+try:
+    used = set(open(used_path).read().split())
+except FileNotFoundError:
+    used = set()
+for _ in range(1000):
+    port = random.randint(20000, 60999)
+    if str(port) in used:
+        continue
+    busy = False
+    for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            s = socket.socket(fam, socket.SOCK_STREAM)
+        except OSError:
+            continue  # no IPv6 here
+        try:
+            s.bind((addr, port))
+        except OSError as e:
+            busy = busy or e.errno == errno.EADDRINUSE or fam == socket.AF_INET
+        finally:
+            s.close()
+    if busy:
+        continue
+    open(used_path, "a").write("%d\n" % port)
+    print(port)
+    break
+else:
+    sys.exit("no free port")
+PY
 }
 
 # start_fake NAME FIXTURE [extra args...]: starts the fake cluster, waits for "ready".
