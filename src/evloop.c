@@ -91,7 +91,9 @@ static void lws_log_emit(int level, const char *line)
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
 	buf[n] = '\0';
-	kt_log_warnx("lws: %s", buf);
+	/* Debug only: every lws error we act on is reported once, in our own words, by the
+	 * module that handles it (k8s.c, pf.c); lws's raw lines would repeat it. */
+	kt_log_debug("lws: %s", buf);
 }
 
 static void watch_free(struct watch *w)
