@@ -36,7 +36,7 @@ struct kt_dnssrv_config {
 
 struct kt_dnssrv_stats {
 	uint64_t udp_queries, tcp_queries, tcp_conns;
-	uint64_t answered;  /* queries that got a response, any rcode */
+	uint64_t answered;   /* queries that got a response, any rcode */
 	char last_name[256]; /* question of the last answered query, lower case, "" if none */
 	uint16_t last_type;  /* its QTYPE */
 	time_t last_at;	     /* when (wall clock), 0 if never */

@@ -34,6 +34,7 @@
  * 250 ms to 30 s (25 s + up to 20 % jitter). */
 #include "k8s.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
@@ -85,8 +86,10 @@ struct kt_k8s {
 	struct kt_execcred *exec; /* NULL unless the user has exec and no token */
 	char *exec_cert;	  /* PEM of the exec-provided client certificate in ssl */
 	char vhname[32];
-	char hosthdr[300];    /* Host header, and (lws 4.1) the SNI name */
-	char verifyname[256]; /* the name the server certificate must carry */
+	char hosthdr[300];	      /* Host header, and (lws 4.1) the SNI name */
+	char verifyname[256];	      /* the name the server certificate must carry */
+	struct sockaddr_storage addr; /* the server's address for pf.c's own connections */
+	socklen_t addr_len;	      /* 0: not resolved (yet, or again after a failure) */
 	/* In creation order: a stream is abandoned before the status request it made. */
 	struct kt_k8s_child *children, *children_tail;
 	unsigned watches, watches_synced;
@@ -226,6 +229,92 @@ struct lws_context *kt_k8s_lws_context(struct kt_k8s *k)
 struct kt_evloop *kt_k8s_loop(struct kt_k8s *k)
 {
 	return k->loop;
+}
+
+SSL_CTX *kt_k8s_ssl_ctx(struct kt_k8s *k)
+{
+	return k->ssl;
+}
+
+const char *kt_k8s_host_header(const struct kt_k8s *k)
+{
+	return k->hosthdr;
+}
+
+const char *kt_k8s_sni(const struct kt_k8s *k)
+{
+	const struct kt_kubeconfig *kc = k->kc;
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	if (kc->tls_server_name && kc->tls_server_name[0])
+		return kc->tls_server_name;
+	/* RFC 6066 section 3: SNI carries host names only, never address literals. */
+	if (kc->server.host_is_ipv6 || inet_pton(AF_INET, kc->server.host, &a4) == 1 ||
+	    inet_pton(AF_INET6, kc->server.host, &a6) == 1)
+		return NULL;
+	return kc->server.host;
+}
+
+const char *kt_k8s_path_prefix(const struct kt_k8s *k)
+{
+	return k->kc->server.path_prefix;
+}
+
+int kt_k8s_server_addr(struct kt_k8s *k, struct sockaddr_storage *sa, socklen_t *salen)
+{
+	if (!k->addr_len) {
+		struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+		struct addrinfo *ai = NULL;
+		char port[8];
+
+		snprintf(port, sizeof(port), "%u", k->kc->server.port);
+		/* Blocking, once per client until a connect fails (lws looks up every connection
+		 * the same way; there is no asynchronous resolver here). */
+		if (getaddrinfo(k->kc->server.host, port, &hints, &ai) != 0 || !ai)
+			return -1;
+		if (ai->ai_addrlen > sizeof(k->addr)) {
+			freeaddrinfo(ai);
+			return -1;
+		}
+		memcpy(&k->addr, ai->ai_addr, ai->ai_addrlen);
+		k->addr_len = ai->ai_addrlen;
+		freeaddrinfo(ai);
+	}
+	memcpy(sa, &k->addr, k->addr_len);
+	*salen = k->addr_len;
+	return 0;
+}
+
+void kt_k8s_server_addr_forget(struct kt_k8s *k)
+{
+	k->addr_len = 0;
+}
+
+int kt_k8s_bearer(struct kt_k8s *k, char **out, char *err, size_t errcap)
+{
+	const char *token = k->kc->token;
+	size_t tl;
+
+	*out = NULL;
+	if (!token && k->exec) {
+		const struct kt_execcred_cred *cred;
+
+		if (kt_execcred_get(k->exec, &cred, err, errcap) < 0)
+			return -1;
+		token = cred->token;
+	}
+	if (!token)
+		return 0;
+	tl = strlen(token);
+	*out = malloc(tl + 8);
+	if (!*out) {
+		snprintf(err, errcap, "out of memory");
+		return -1;
+	}
+	memcpy(*out, "Bearer ", 7);
+	memcpy(*out + 7, token, tl + 1);
+	return 0;
 }
 
 /* ---- TLS ---- */
@@ -1101,6 +1190,21 @@ struct kt_k8s *kt_k8s_new(struct kt_evloop *loop, const struct kt_kubeconfig *kc
 fail:
 	kt_k8s_free(k);
 	return NULL;
+}
+
+int kt_k8s_set_exec_opts(struct kt_k8s *k, const struct kt_execcred_opts *opts)
+{
+	struct kt_execcred *ec;
+
+	if (!k->exec)
+		return 0; /* no plugin in this kubeconfig: nothing to run as anyone */
+	ec = kt_execcred_new(k->kc, opts);
+	if (!ec)
+		return -ENOMEM;
+	/* Nothing has been requested yet (see k8s.h), so no credential is lost. */
+	kt_execcred_free(k->exec);
+	k->exec = ec;
+	return 0;
 }
 
 void kt_k8s_free(struct kt_k8s *k)

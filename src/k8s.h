@@ -27,6 +27,11 @@ struct kt_k8s_watch;
 /* kc is borrowed for the lifetime of the client (it holds the credentials). */
 struct kt_k8s *kt_k8s_new(struct kt_evloop *loop, const struct kt_kubeconfig *kc, char *err,
 			  size_t errcap);
+/* How the kubeconfig's exec credential plugin runs (e.g. as the user who ran sudo, see
+ * execcred.h); copied. Call right after kt_k8s_new, before the first request. 0 or -ENOMEM. A
+ * kubeconfig without a plugin ignores it. */
+struct kt_execcred_opts;
+int kt_k8s_set_exec_opts(struct kt_k8s *k, const struct kt_execcred_opts *opts);
 /* Requests, watches and port-forward streams of k should be cancelled, stopped or freed
  * first; any still open are closed here without callbacks and their handles become invalid.
  * Never call it from inside one of k's callbacks. NULL is a no-op. */

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include <libwebsockets.h>
 
@@ -83,6 +84,23 @@ bool kt_k8s_conn_error_needs_probe(const char *lws_reason, int conn_errno);
 /* Never calls fn before it returns. NULL (and fn is never called) when no probe could start. */
 struct kt_k8s_probe *kt_k8s_probe_start(struct kt_k8s *k, kt_k8s_probe_fn fn, void *arg);
 void kt_k8s_probe_cancel(struct kt_k8s_probe *p); /* fn is not called; NULL is a no-op */
+
+/* pf.c makes its own TLS connections (no lws) for the data path; these give it the same
+ * TLS context (CA, client certificate, verification name), Host header, SNI name and
+ * credentials that lws connections use. */
+#define KT_K8S_USER_AGENT "kubetun/0.1"
+SSL_CTX *kt_k8s_ssl_ctx(struct kt_k8s *k);
+const char *kt_k8s_host_header(const struct kt_k8s *k);
+/* tls-server-name, else the server host unless it is an address literal (then NULL). */
+const char *kt_k8s_sni(const struct kt_k8s *k);
+const char *kt_k8s_path_prefix(const struct kt_k8s *k);
+/* The API server's address: resolved (blocking) on first use and cached in the client until
+ * kt_k8s_server_addr_forget(). 0, or -1 when the host does not resolve. */
+int kt_k8s_server_addr(struct kt_k8s *k, struct sockaddr_storage *sa, socklen_t *salen);
+void kt_k8s_server_addr_forget(struct kt_k8s *k);
+/* *out: "Bearer <token>" (malloc'd; the caller wipes and frees it) or NULL when the client has
+ * no token. 0, or -1 with a line in err (the exec plugin failed). */
+int kt_k8s_bearer(struct kt_k8s *k, char **out, char *err, size_t errcap);
 
 /* Health bookkeeping shared by REST requests and streams. */
 void kt_k8s_note_ok(struct kt_k8s *k);

@@ -1,7 +1,8 @@
 /* kubetund_main.c: the kubetun daemon.
  *
- *   kubetund --profile FILE [--kubeconfig F] [--context C] [--tun NAME] [--subnet CIDR]
- *            [--dns-ip IP] [--mtu N] [--cluster-domain D] [--state-dir DIR] [-v]
+ *   kubetund [--profile FILE] [--kubeconfig F] [--context C] [--tun NAME] [--subnet CIDR]
+ *            [--dns-ip IP] [--mtu N] [--cluster-domain D] [--state-dir DIR] [--socket PATH]
+ *            [--no-system-dns] [--exec-as-uid UID --exec-as-gid GID] [-v]
  *
  * Runs in the foreground on one thread: the event loop (evloop.h, libwebsockets underneath)
  * serves the TUN fd, the netstack's timer, the informers and every port-forward stream.
@@ -10,6 +11,14 @@
  * snapshot (mapping.c), which DNS and forwarding read. SIGTERM/SIGINT end the loop; teardown
  * resets open connections and removes the TUN device and its route.
  *
+ * Operation (daemon_ctl.c, docs/CONTROL.md): the control socket is bound first, before the API
+ * check, and serves status, live forward edits (a new profile swapped in through
+ * kt_targets_set_profile and one mapping rebuild, so DNS and forwarding change together) and
+ * shutdown. The active set is persisted in the state directory after every change (state.h)
+ * and restored when no --profile is given. After the TUN is up the daemon registers its DNS
+ * with systemd-resolved when that runs (sysdns.h; reverted at exit), then drops every
+ * capability but CAP_NET_ADMIN (privs.h).
+ *
  * Startup refusals are one line on stderr and exit status 1: an invalid profile or kubeconfig
  * (FILE:LINE:COL: ...), a TUN that cannot be created or a subnet overlapping a route, and an
  * API server whose certificate does not verify against the kubeconfig's CA or that rejects the
@@ -17,6 +26,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <linux/capability.h>
+#include <net/if.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,17 +37,25 @@
 #include <stdnoreturn.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "control.h"
+#include "daemon_ctl.h"
 #include "dnssrv.h"
 #include "evloop.h"
+#include "execcred.h"
 #include "forward.h"
 #include "k8s.h"
 #include "kubeconfig.h"
 #include "log.h"
 #include "mapping.h"
 #include "netstack.h"
+#include "privs.h"
 #include "profile.h"
+#include "state.h"
+#include "sysdns.h"
 #include "targets.h"
 #include "tun.h"
 
@@ -47,11 +66,15 @@
 #define STARTUP_DNS_WAIT_MS 10000u
 
 struct opts {
-	const char *profile, *kubeconfig, *context, *tun, *domain, *state_dir;
+	const char *profile, *kubeconfig, *context, *tun, *domain, *state_dir, *socket;
 	uint32_t subnet, dns_ip;
 	uint8_t prefix;
 	uint32_t mtu;
 	int verbose;
+	bool no_sysdns;
+	bool exec_as; /* --exec-as-uid and --exec-as-gid given */
+	uid_t exec_uid;
+	gid_t exec_gid;
 };
 
 struct daemon {
@@ -68,6 +91,14 @@ struct daemon {
 	struct kt_targets *targets;
 	struct kt_timer *ns_timer, *rebuild, *dns_wait;
 	struct kt_k8s_req *check;
+	struct kt_dctl *ctl;
+	struct kt_dctl_view view; /* what status shows; kept current as set-up goes */
+	const char *default_ns;
+	char *exec_user, *exec_home; /* --exec-as-uid's passwd entry */
+	int ifindex;		     /* the TUN's, for systemd-resolved */
+	bool sysdns_registered;
+	char sysdns_detail[1024];
+	bool stopping;	      /* shutdown requested over the control socket */
 	uint64_t ns_deadline; /* when ns_timer fires, if armed */
 	bool fd_watched;
 	bool announced; /* "resolved" line printed */
@@ -85,14 +116,16 @@ static void on_signal(int sig)
 }
 
 static const char usage_text[] =
-    "usage: " PROG " --profile FILE [--kubeconfig FILE] [--context NAME] [--tun NAME]\n"
+    "usage: " PROG " [--profile FILE] [--kubeconfig FILE] [--context NAME] [--tun NAME]\n"
     "       [--subnet CIDR] [--dns-ip IP] [--mtu N] [--cluster-domain DOMAIN]\n"
-    "       [--state-dir DIR] [-v]\n"
+    "       [--state-dir DIR] [--socket PATH] [--no-system-dns]\n"
+    "       [--exec-as-uid UID --exec-as-gid GID] [-v]\n"
     "\n"
     "Routes a VIP subnet into a TUN device and forwards every connection to a VIP to a ready\n"
     "pod through the Kubernetes API (port-forward); answers DNS for the cluster domain.\n"
     "\n"
-    "  --profile FILE          forwards to bring up (YAML, see docs)\n"
+    "  --profile FILE          forwards to bring up (YAML, see docs); default: the last\n"
+    "                          active set, kept in the state directory\n"
     "  --kubeconfig FILE       kubeconfig (default: $KUBECONFIG, else ~/.kube/config)\n"
     "  --context NAME          kubeconfig context (default: the profile's, else current)\n"
     "  --tun NAME              TUN device name (default kt%d)\n"
@@ -100,7 +133,12 @@ static const char usage_text[] =
     "  --dns-ip IP             DNS VIP inside the subnet (default 198.19.0.53)\n"
     "  --mtu N                 TUN MTU, 576..16384 (default 16384)\n"
     "  --cluster-domain DOMAIN cluster DNS domain (default cluster.local)\n"
-    "  --state-dir DIR         where VIP allocations persist (default /var/lib/kubetun)\n"
+    "  --state-dir DIR         where VIP allocations and the active set persist\n"
+    "                          (default /var/lib/kubetun)\n"
+    "  --socket PATH           control socket (default " KT_CONTROL_DEFAULT_PATH ")\n"
+    "  --no-system-dns         do not register the DNS VIP with systemd-resolved\n"
+    "  --exec-as-uid UID       run exec credential plugins as this user (with\n"
+    "  --exec-as-gid GID       --exec-as-gid; what `sudo kubetun up` passes)\n"
     "  -v                      verbose (repeat for more)\n";
 
 static int parse_ip(const char *s, uint32_t *out)
@@ -167,6 +205,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		O_MTU,
 		O_DOMAIN,
 		O_STATE,
+		O_SOCKET,
+		O_NOSYSDNS,
+		O_EXECUID,
+		O_EXECGID,
 		O_HELP
 	};
 	static const struct option lo[] = {
@@ -179,17 +221,23 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"mtu", required_argument, NULL, O_MTU},
 	    {"cluster-domain", required_argument, NULL, O_DOMAIN},
 	    {"state-dir", required_argument, NULL, O_STATE},
+	    {"socket", required_argument, NULL, O_SOCKET},
+	    {"no-system-dns", no_argument, NULL, O_NOSYSDNS},
+	    {"exec-as-uid", required_argument, NULL, O_EXECUID},
+	    {"exec-as-gid", required_argument, NULL, O_EXECGID},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *dns = NULL;
 	uint32_t mask;
 	int c;
+	bool have_uid = false, have_gid = false;
 
 	*o = (struct opts){
 	    .tun = "kt%d",
 	    .domain = "cluster.local",
 	    .state_dir = "/var/lib/kubetun",
+	    .socket = KT_CONTROL_DEFAULT_PATH,
 	    .subnet = 0xC6130000u, /* 198.19.0.0/16 (RFC 2544 benchmarking range) */
 	    .prefix = 16,
 	    .mtu = KT_NETSTACK_MAX_MTU,
@@ -239,6 +287,30 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		case O_STATE:
 			o->state_dir = optarg;
 			break;
+		case O_SOCKET:
+			if (!*optarg)
+				usage_error("--socket takes a path");
+			o->socket = optarg;
+			break;
+		case O_NOSYSDNS:
+			o->no_sysdns = true;
+			break;
+		case O_EXECUID:
+		case O_EXECGID:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 0 || v > 0x7fffffffL)
+				usage_error("%s takes a numeric id, not \"%s\"",
+					    c == O_EXECUID ? "--exec-as-uid" : "--exec-as-gid",
+					    optarg);
+			if (c == O_EXECUID) {
+				o->exec_uid = (uid_t)v;
+				have_uid = true;
+			} else {
+				o->exec_gid = (gid_t)v;
+				have_gid = true;
+			}
+			break;
 		case 'v':
 			o->verbose++;
 			break;
@@ -253,8 +325,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (!o->profile)
-		usage_error("--profile FILE is required");
+	if (have_uid != have_gid)
+		usage_error("--exec-as-uid and --exec-as-gid go together");
+	o->exec_as = have_uid;
 	mask = ~(uint32_t)0 << (32 - o->prefix);
 	if (o->subnet & ~mask)
 		usage_error("--subnet: host bits set (did you mean the network address?)");
@@ -382,6 +455,7 @@ static void rebuild_fire(void *arg)
 		return;
 	}
 	s = kt_mapping_current(d->mapping);
+	kt_dctl_note_rebuild(d->ctl);
 	kt_log_debug("mapping table generation %llu: %zu mappings",
 		     (unsigned long long)kt_snapshot_generation(s), kt_snapshot_count(s));
 	if (!d->announced && kt_targets_synced(d->targets)) {
@@ -511,6 +585,148 @@ static int startup_check(struct daemon *d, const char *ns)
 	return r < 0 || d->exit_code ? -1 : 0;
 }
 
+/* ---- control: live edits and shutdown ---- */
+
+/* The control socket's apply: next becomes the active set. The informers are reconciled (new
+ * namespaces and kinds start, unused ones stop), the mapping table is rebuilt at once, so DNS
+ * and forwarding switch together in one snapshot swap, connections of mappings that are gone
+ * are closed, and the set is persisted for auto-restore. */
+static int apply_profile(void *arg, struct kt_profile *next, char *err, size_t errcap)
+{
+	struct daemon *d = arg;
+	struct kt_profile *old = d->profile;
+	char e[512];
+	size_t closed;
+
+	if (kt_targets_set_profile(d->targets, next)) {
+		kt_profile_free(next);
+		snprintf(err, errcap, "out of memory");
+		return -ENOMEM;
+	}
+	d->profile = next;
+	d->view.profile = next;
+	kt_profile_free(old);
+	rebuild_fire(d);
+	closed = kt_forward_close_unmapped(d->fw);
+	if (closed)
+		kt_log_info("closed %zu connection%s of removed mappings", closed,
+			    closed == 1 ? "" : "s");
+	if (kt_state_save_active(d->o.state_dir, d->profile, e, sizeof(e)))
+		kt_log_warnx("active set not saved: %s", e);
+	return 0;
+}
+
+static void shutdown_requested(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->stopping = true;
+	kt_evloop_stop(d->loop);
+}
+
+/* ---- system DNS and privileges ---- */
+
+/* systemd-resolved serves the network namespace of PID 1; link indexes of another namespace
+ * mean nothing there (or name someone else's link). An explicit DBUS_SYSTEM_BUS_ADDRESS (a
+ * private bus with its own resolved, as in the tests) is trusted as given. */
+static bool foreign_netns(void)
+{
+	struct stat self, init;
+
+	if (getenv("DBUS_SYSTEM_BUS_ADDRESS"))
+		return false;
+	if (stat("/proc/self/ns/net", &self) || stat("/proc/1/ns/net", &init))
+		return false;
+	return self.st_ino != init.st_ino || self.st_dev != init.st_dev;
+}
+
+static void system_dns_setup(struct daemon *d)
+{
+	struct in_addr dns = {.s_addr = htonl(d->o.dns_ip)};
+	const char *ns = d->profile->namespace ? d->profile->namespace : d->default_ns;
+	struct kt_sysdns_domain doms[3];
+	struct kt_sysdns_state st;
+	char ip[INET_ADDRSTRLEN], err[512];
+	size_t off;
+	int n;
+
+	fmt_ip(d->o.dns_ip, ip, sizeof(ip));
+	d->view.sysdns_mode = "manual";
+	d->view.sysdns_detail = d->sysdns_detail;
+	if (d->o.no_sysdns || foreign_netns()) {
+		snprintf(d->sysdns_detail, sizeof(d->sysdns_detail),
+			 "system resolver not changed (%s); send %s to %s to resolve it everywhere",
+			 d->o.no_sysdns ? "--no-system-dns"
+					: "kubetund runs in its own network namespace",
+			 d->o.domain, ip);
+		kt_log_info("%s", d->sysdns_detail);
+		return;
+	}
+	kt_sysdns_detect(&st);
+	if (!st.resolved) {
+		kt_sysdns_manual_hint(d->sysdns_detail, sizeof(d->sysdns_detail), dns, d->o.domain);
+		kt_log_info("%s", d->sysdns_detail);
+		return;
+	}
+	d->ifindex = (int)if_nametoindex(kt_tun_name(d->tun));
+	if (d->ifindex <= 0 ||
+	    kt_sysdns_register(d->ifindex, dns, d->o.domain, ns, err, sizeof(err))) {
+		if (d->ifindex <= 0)
+			snprintf(err, sizeof(err), "%s has no interface index",
+				 kt_tun_name(d->tun));
+		kt_log_warnx("systemd-resolved: %s; the system resolver was not changed", err);
+		snprintf(d->sysdns_detail, sizeof(d->sysdns_detail),
+			 "registration with systemd-resolved failed (%s); send %s to %s yourself",
+			 err, d->o.domain, ip);
+		return;
+	}
+	d->sysdns_registered = true;
+	d->view.sysdns_mode = "resolved";
+	off = (size_t)snprintf(d->sysdns_detail, sizeof(d->sysdns_detail),
+			       "per-link DNS %s on %s, domains", ip, kt_tun_name(d->tun));
+	n = kt_sysdns_domains(d->o.domain, ns, doms);
+	for (int i = 0; i < n && off < sizeof(d->sysdns_detail); i++) {
+		int k = snprintf(d->sysdns_detail + off, sizeof(d->sysdns_detail) - off, " %s%s",
+				 doms[i].route_only ? "~" : "", doms[i].name);
+
+		off += k > 0 ? (size_t)k : 0;
+	}
+	kt_log_info("systemd-resolved: %s", d->sysdns_detail);
+}
+
+static void system_dns_revert(struct daemon *d)
+{
+	char err[512];
+
+	if (!d->sysdns_registered)
+		return;
+	d->sysdns_registered = false;
+	if (kt_sysdns_revert(d->ifindex, err, sizeof(err)))
+		kt_log_warnx("systemd-resolved: %s (the link's settings go away with the device)",
+			     err);
+	else
+		kt_log_debug("systemd-resolved: link %d reverted", d->ifindex);
+}
+
+/* Everything that needed root is done: keep CAP_NET_ADMIN (and CAP_SETUID/CAP_SETGID when
+ * exec plugins run as another user), stay uid 0 (privs.h says why). */
+static int drop_privileges(struct daemon *d)
+{
+	uint64_t keep = KT_PRIVS_CAP(CAP_NET_ADMIN), eff = 0;
+	char err[256], desc[256];
+
+	if (d->o.exec_as)
+		keep |= KT_PRIVS_CAP(CAP_SETUID) | KT_PRIVS_CAP(CAP_SETGID);
+	if (kt_privs_drop(keep, err, sizeof(err))) {
+		kt_log_warnx("cannot drop privileges: %s", err);
+		return -1;
+	}
+	kt_privs_effective(&eff);
+	kt_privs_describe(eff, desc, sizeof(desc));
+	kt_log_debug("privileges dropped: capabilities now %s", desc);
+	return 0;
+}
+
 /* ---- setup and teardown ---- */
 
 static const char *invoking_home(void)
@@ -536,14 +752,48 @@ static int setup(struct daemon *d)
 	const char *default_ns;
 	char err[1024], ip[INET_ADDRSTRLEN], path[512];
 
-	d->profile = kt_profile_load(d->o.profile, err, sizeof(err));
-	if (!d->profile) {
-		kt_log_warnx("%s", err);
-		return -1;
+	d->view.started_at = time(NULL);
+	if (d->o.profile) {
+		d->profile = kt_profile_load(d->o.profile, err, sizeof(err));
+		if (!d->profile) {
+			kt_log_warnx("%s", err);
+			return -1;
+		}
+	} else {
+		bool missing;
+
+		/* Auto-restore: the set that was active when the daemon last ran. */
+		d->profile = kt_state_load_active(d->o.state_dir, &missing, err, sizeof(err));
+		if (!d->profile && !missing) {
+			kt_log_warnx(
+			    "%s (the saved active set; start with --profile to replace it)", err);
+			return -1;
+		}
+		if (!d->profile && !(d->profile = kt_profile_new())) {
+			kt_log_warnx("out of memory");
+			return -1;
+		}
+		if (missing)
+			kt_log_info("no --profile and no saved active set in %s: starting with no "
+				    "forwards",
+				    d->o.state_dir);
+		else
+			kt_log_info("restored the last active set (%zu forwards) from %s/%s",
+				    d->profile->nforwards, d->o.state_dir, KT_STATE_ACTIVE_FILE);
+	}
+	if (d->o.exec_as) {
+		struct passwd *pw = getpwuid(d->o.exec_uid);
+
+		if (pw && (!(d->exec_user = strdup(pw->pw_name)) ||
+			   !(d->exec_home = strdup(pw->pw_dir)))) {
+			kt_log_warnx("out of memory");
+			return -1;
+		}
 	}
 	ko.explicit_path = d->o.kubeconfig;
 	ko.env_kubeconfig = getenv("KUBECONFIG");
-	ko.home = invoking_home();
+	/* The user exec plugins run as is the user whose ~/.kube/config applies. */
+	ko.home = d->exec_home ? d->exec_home : invoking_home();
 	ko.context = d->o.context ? d->o.context : d->profile->context;
 	d->kc = kt_kubeconfig_load(&ko, err, sizeof(err));
 	if (!d->kc) {
@@ -558,15 +808,50 @@ static int setup(struct daemon *d)
 		return -1;
 	}
 	g_loop = d->loop;
+	d->default_ns = d->kc->namespace ? d->kc->namespace : "default";
+	d->view.subnet = d->o.subnet;
+	d->view.prefix = d->o.prefix;
+	d->view.dns_ip = d->o.dns_ip;
+	d->view.cluster_domain = d->o.domain;
+	d->view.kc = d->kc;
+	d->view.default_ns = d->default_ns;
+	{
+		/* Up before the API check, so `kubetun status` answers while we wait. */
+		struct kt_dctl_config cc = {.view = &d->view,
+					    .apply = apply_profile,
+					    .shutdown = shutdown_requested,
+					    .arg = d};
+
+		d->ctl = kt_dctl_new(d->loop, d->o.socket, &cc, err, sizeof(err));
+		if (!d->ctl) {
+			kt_log_warnx("control socket: %s", err);
+			return -1;
+		}
+	}
 	d->k8s = kt_k8s_new(d->loop, d->kc, err, sizeof(err));
 	if (!d->k8s) {
 		kt_log_warnx("%s", err);
 		return -1;
 	}
+	d->view.k8s = d->k8s;
+	if (d->o.exec_as) {
+		struct kt_execcred_opts eo = {
+		    .run_as = true,
+		    .uid = d->o.exec_uid,
+		    .gid = d->o.exec_gid,
+		    .user = d->exec_user,
+		    .home = d->exec_home,
+		};
+
+		if (kt_k8s_set_exec_opts(d->k8s, &eo)) {
+			kt_log_warnx("out of memory");
+			return -1;
+		}
+	}
 	default_ns = d->profile->namespace ? d->profile->namespace : d->kc->namespace;
 	if (!default_ns)
 		default_ns = "default";
-	if (startup_check(d, default_ns))
+	if (startup_check(d, default_ns) || d->stopping)
 		return -1;
 	d->ns_timer = kt_timer_new(d->loop, ns_timer_fire, d);
 	d->rebuild = kt_timer_new(d->loop, rebuild_fire, d);
@@ -585,6 +870,9 @@ static int setup(struct daemon *d)
 		kt_log_warnx("%s", err);
 		return -1;
 	}
+	d->view.tun_name = kt_tun_name(d->tun);
+	d->view.mtu = kt_tun_mtu(d->tun);
+	d->view.tun_up_since = time(NULL);
 	mc.state_dir = d->o.state_dir;
 	mc.cluster_domain = d->o.domain;
 	mc.subnet = d->o.subnet;
@@ -596,6 +884,7 @@ static int setup(struct daemon *d)
 		kt_log_warnx("%s", err);
 		return -1;
 	}
+	d->view.mapping = d->mapping;
 	nc.subnet = d->o.subnet;
 	nc.prefix_len = d->o.prefix;
 	nc.dns_ip = d->o.dns_ip;
@@ -626,6 +915,7 @@ static int setup(struct daemon *d)
 		kt_log_warnx("out of memory");
 		return -1;
 	}
+	d->view.dns = d->dns;
 	if (kt_evloop_watch(d->loop, kt_tun_fd(d->tun), KT_EV_READ, tun_readable, d)) {
 		kt_log_warnx("cannot watch the TUN device");
 		return -1;
@@ -642,6 +932,13 @@ static int setup(struct daemon *d)
 		kt_log_warnx("cannot start watching the cluster");
 		return -1;
 	}
+	d->view.targets = d->targets;
+	d->view.profile = d->profile;
+	if (kt_state_save_active(d->o.state_dir, d->profile, err, sizeof(err)))
+		kt_log_warnx("active set not saved: %s", err);
+	system_dns_setup(d);
+	if (drop_privileges(d))
+		return -1;
 	fmt_ip(d->o.dns_ip, ip, sizeof(ip));
 	fmt_ip(d->o.subnet, path, sizeof(path));
 	kt_log_info("tunnel %s up: %s/%u, DNS %s, domain %s, context %s (%s)", kt_tun_name(d->tun),
@@ -663,6 +960,9 @@ static void teardown(struct daemon *d)
 	kt_dnssrv_free(d->dns);
 	kt_netstack_free(d->ns);
 	d->ns = NULL;
+	/* While the link still exists: resolved forgets a link's settings when it goes, but an
+	 * explicit revert also flushes its caches. */
+	system_dns_revert(d);
 	if (d->fd_watched)
 		kt_evloop_unwatch(d->loop, kt_tun_fd(d->tun));
 	kt_tun_close(d->tun);
@@ -672,10 +972,15 @@ static void teardown(struct daemon *d)
 	kt_timer_free(d->dns_wait);
 	kt_mapping_free(d->mapping);
 	kt_k8s_free(d->k8s);
+	/* Last: the socket disappears once the daemon has stopped (docs/CONTROL.md), and a
+	 * pending "shutdown" reply is flushed here. */
+	kt_dctl_free(d->ctl);
 	g_loop = NULL;
 	kt_evloop_free(d->loop);
 	kt_kubeconfig_free(d->kc);
 	kt_profile_free(d->profile);
+	free(d->exec_user);
+	free(d->exec_home);
 }
 
 int main(int argc, char **argv)
@@ -700,6 +1005,9 @@ int main(int argc, char **argv)
 			if (rc == 0)
 				kt_log_info("shutting down");
 		}
+	} else if (d.stopping) {
+		rc = 0; /* asked to stop while starting */
+		kt_log_info("shutting down");
 	}
 	teardown(&d);
 	return rc;

@@ -740,7 +740,6 @@ static int reconcile_watches(struct kt_targets *t, struct nscache *nc)
 int kt_targets_set_profile(struct kt_targets *t, const struct kt_profile *p)
 {
 	struct fwd *nf = NULL;
-	int rc = 0;
 
 	if (p->nforwards && !(nf = calloc(p->nforwards, sizeof(*nf))))
 		return -ENOMEM;
@@ -794,7 +793,9 @@ int kt_targets_set_profile(struct kt_targets *t, const struct kt_profile *p)
 		struct nscache *nc = t->ns[i];
 
 		if (reconcile_watches(t, nc))
-			rc = -ENOMEM;
+			kt_log_warnx("cannot start watching %s (out of memory); its forwards wait "
+				     "for the next change",
+				     nc->ns);
 		if (nc->needed[KT_TARGETS_PODS]) {
 			i++;
 			continue;
@@ -806,7 +807,7 @@ int kt_targets_set_profile(struct kt_targets *t, const struct kt_profile *p)
 		free(nc);
 		t->ns[i] = t->ns[--t->nns];
 	}
-	return rc;
+	return 0;
 }
 
 bool kt_targets_synced(const struct kt_targets *t)

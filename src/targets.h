@@ -84,8 +84,9 @@ void kt_targets_free(struct kt_targets *t); /* NULL is a no-op */
  * are rebuilt in the new order, informers start for namespaces and kinds not watched yet and
  * stop for those no forward needs any more; caches that stay are reused, so a forward whose
  * caches are already synced resolves at the next kt_targets_emit, before any API round trip.
- * The caller rebuilds the mapping table afterwards. 0, or -ENOMEM (some informer could not be
- * started: its forwards stay "waiting for the API server"; the next call retries). */
+ * The caller rebuilds the mapping table afterwards. 0 (an informer that could not be started
+ * is logged, its forwards stay "waiting for the API server" and the next call retries), or
+ * -ENOMEM with the old profile still in use. */
 int kt_targets_set_profile(struct kt_targets *t, const struct kt_profile *p);
 
 /* Adds every forward's mappings to b. 0 or -ENOMEM. */

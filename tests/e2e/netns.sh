@@ -11,8 +11,8 @@
 #   fake_admin_ns METHOD PATH   lib.sh's fake_admin, inside the namespace.
 #   start_kubetund NAME PROFILE [ARGS...]
 #                           starts kubetund in the namespace with the fake's kubeconfig and a
-#                           state directory under $T, waits until every forward has resolved.
-#                           Sets KTD_PID and KTD_LOG.
+#                           state directory under $T and a control socket $T/NAME.sock, waits
+#                           until every forward has resolved. Sets KTD_PID, KTD_LOG, KTD_SOCK.
 #   stop_kubetund           SIGTERM, waits, fails unless it exited 0.
 #   kctl ARGS...            kubectl 1.33 against the fake, inside the namespace.
 #
@@ -78,8 +78,11 @@ start_kubetund() {
 	local name=$1 profile=$2
 	shift 2
 	KTD_LOG=$T/$name.log
+	# A socket of our own: the default one (/run/kubetun) is shared by every namespace.
+	KTD_SOCK=$T/$name.sock
 	ip netns exec "$NS" "$KUBETUND" --profile "$profile" --kubeconfig "$KCFG" \
-		--state-dir "$T/state" "$@" >"$T/$name.out" 2>"$KTD_LOG" &
+		--state-dir "$T/state" --socket "$KTD_SOCK" --no-system-dns "$@" \
+		>"$T/$name.out" 2>"$KTD_LOG" &
 	KTD_PID=$!
 	KT_PIDS+=("$KTD_PID")
 	for _ in $(seq 1 200); do

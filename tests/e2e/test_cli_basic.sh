@@ -81,9 +81,11 @@ expect 1 "$CLI" status
 [[ $ERR == *"kubetund is not running"* ]] || fail "status without daemon: $ERR"
 expect 1 "$CLI" forward ls
 expect 0 "$CLI" down
-expect 1 "$CLI" demo
-[[ $ERR == *"not yet"* ]] || fail "demo: $ERR"
 pass "no daemon: status/forward fail with 1, down is a no-op"
+# `kubetun demo` runs tools/kubetun/demo.sh with its arguments (test_demo.sh runs the tour).
+expect 2 "$CLI" demo --bogus
+[[ $ERR == *'unknown argument "--bogus"'* ]] || fail "demo --bogus: $ERR"
+pass "kubetun demo passes its arguments to demo.sh"
 
 # --- a failed start shows the log -------------------------------------------------------------
 expect 1 env CTL_STUB_FAIL=1 "$CLI" up

@@ -27,8 +27,8 @@ check_web() {
 expect_refusal() {
 	local name=$1 pat=$2 rc=0
 	shift 2
-	timeout 10 ip netns exec "$NS" "$KUBETUND" --state-dir "$T/state" "$@" >"$T/$name.out" \
-		2>"$T/$name.log" || rc=$?
+	timeout 10 ip netns exec "$NS" "$KUBETUND" --state-dir "$T/state" --socket "$T/$name.sock" \
+		"$@" >"$T/$name.out" 2>"$T/$name.log" || rc=$?
 	[ $rc = 1 ] || fail "$name: exit status $rc, want 1: $(cat "$T/$name.log")"
 	grep -Eq "$pat" "$T/$name.log" || fail "$name: no line matching '$pat': $(cat "$T/$name.log")"
 	nsx ip -o link show | grep -q ' kt[0-9]' && fail "$name: TUN device left behind"
@@ -84,7 +84,8 @@ chmod 644 "$T/nobody.kubeconfig" "$T/profile.yaml"
 rc=0
 timeout 10 ip netns exec "$NS" setpriv --reuid=65534 --regid=65534 --clear-groups \
 	"$KUBETUND" --profile "$T/profile.yaml" --kubeconfig "$T/nobody.kubeconfig" \
-	--state-dir /tmp/kt-nobody-$$ 2>"$T/noperm.log" || rc=$?
+	--state-dir /tmp/kt-nobody-$$ --socket /tmp/kt-nobody-$$/kubetund.sock \
+	2>"$T/noperm.log" || rc=$?
 rm -rf /tmp/kt-nobody-$$
 [ $rc = 1 ] || fail "unprivileged: exit $rc: $(cat "$T/noperm.log")"
 [ "$(wc -l <"$T/noperm.log")" = 1 ] || fail "unprivileged: not one line: $(cat "$T/noperm.log")"

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "loop.h"
 #include "pki.h"
+#include "podserver.h"
 #include "portforward.h"
 #include "server.h"
 #include "store.h"
@@ -31,7 +32,7 @@
 static const char help_text[] =
     "usage: " PROG " --fixture FILE [--listen ADDR:PORT] --kubeconfig-out FILE\n"
     "       [--auth cert|token|exec] [--ca-out FILE] [--nodes N] [--tls-san NAME]\n"
-    "       [--grace-ms N] [--replace-delay-ms N] [-v]\n"
+    "       [--grace-ms N] [--replace-delay-ms N] [--pod-listen ADDR:PORT] [-v]\n"
     "\n"
     "A fake Kubernetes API server that real kubectl accepts. It serves the objects of FILE\n"
     "(multi-document Kubernetes YAML) over HTTPS with its own CA, simulates their pods, and\n"
@@ -50,6 +51,10 @@ static const char help_text[] =
     "  --tls-san NAME          extra DNS name or IP in the server certificate\n"
     "  --grace-ms N            a deleted pod stays Terminating this long (default 1000)\n"
     "  --replace-delay-ms N    a controller replaces a deleted pod after this (default 500)\n"
+    "  --pod-listen ADDR:PORT  also serve the simulated pod backend directly on this TCP\n"
+    "                          address (plain HTTP, pod \"direct\" in namespace \"bench\", port =\n"
+    "                          the bound port; port 0 picks one and prints \"pod-listen ADDR\"):\n"
+    "                          the no-tunnel baseline of the benchmarks\n"
     "  -v                      log every request (repeat for more)\n"
     "  --help                  this text\n";
 
@@ -124,9 +129,21 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t min, uint64_t
 	return v;
 }
 
-static void parse_args(int argc, char **argv, struct fc_options *opt)
+/* pod_listen: --pod-listen's value or NULL (kept out of struct fc_options: only main uses it). */
+static void parse_args(int argc, char **argv, struct fc_options *opt, const char **pod_listen)
 {
-	enum { O_FIXTURE = 256, O_LISTEN, O_KCFG, O_AUTH, O_CA, O_NODES, O_SAN, O_GRACE, O_REPL };
+	enum {
+		O_FIXTURE = 256,
+		O_LISTEN,
+		O_KCFG,
+		O_AUTH,
+		O_CA,
+		O_NODES,
+		O_SAN,
+		O_GRACE,
+		O_REPL,
+		O_PODLISTEN
+	};
 	static const struct option longopts[] = {
 	    {"fixture", required_argument, NULL, O_FIXTURE},
 	    {"listen", required_argument, NULL, O_LISTEN},
@@ -137,6 +154,7 @@ static void parse_args(int argc, char **argv, struct fc_options *opt)
 	    {"tls-san", required_argument, NULL, O_SAN},
 	    {"grace-ms", required_argument, NULL, O_GRACE},
 	    {"replace-delay-ms", required_argument, NULL, O_REPL},
+	    {"pod-listen", required_argument, NULL, O_PODLISTEN},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -186,6 +204,9 @@ static void parse_args(int argc, char **argv, struct fc_options *opt)
 		case O_REPL:
 			opt->replace_delay_ms = parse_num("--replace-delay-ms", optarg, 0, 3600000);
 			break;
+		case O_PODLISTEN:
+			*pod_listen = optarg;
+			break;
 		case 'v':
 			opt->verbosity++;
 			break;
@@ -209,11 +230,13 @@ static void parse_args(int argc, char **argv, struct fc_options *opt)
 int main(int argc, char **argv)
 {
 	struct fc_cluster cl = {0};
+	struct fc_podserver *pods = NULL;
+	const char *pod_listen = NULL;
 	char err[1024] = "";
 	int status = 1;
 	bool api_up = false;
 
-	parse_args(argc, argv, &cl.opt);
+	parse_args(argc, argv, &cl.opt, &pod_listen);
 	kt_log_init(PROG, cl.opt.verbosity);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -251,6 +274,14 @@ int main(int argc, char **argv)
 		kt_log_warnx("%s", err);
 		goto out;
 	}
+	if (pod_listen) {
+		pods = fc_podserver_new(cl.loop, pod_listen, err, sizeof(err));
+		if (!pods) {
+			kt_log_warnx("%s", err);
+			goto out;
+		}
+		printf("pod-listen %s\n", fc_podserver_addr(pods));
+	}
 	if (setup_signals(cl.loop) < 0) {
 		kt_log_warn("signals");
 		goto out;
@@ -266,6 +297,7 @@ int main(int argc, char **argv)
 	status = 0;
 out:
 	close_signals(cl.loop);
+	fc_podserver_free(pods);
 	fc_server_free(cl.server);
 	fc_portforward_free(cl.pf);
 	fc_pki_free(cl.pki);

@@ -4,7 +4,9 @@
  * {name, fn, help} (WireGuard wg.c's pattern) and runs with its own argv. Every command takes
  * --help. Exit status: 0 ok, 1 failed, 2 usage. The CLI talks to the daemon only through the
  * control socket (docs/CONTROL.md), except `up`, which starts it. */
+#include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +25,7 @@ static const struct kt_cli_cmd commands[] = {
     {"up", kt_cli_up, "start kubetund (detached, or through systemd)"},
     {"down", kt_cli_down, "stop kubetund"},
     {"profile", kt_cli_profile, "save, list, show or remove named profiles"},
-    {"demo", cmd_demo, "run the demo against a bundled fake cluster (not yet)"},
+    {"demo", cmd_demo, "run the demo: a fake cluster, the tunnel, a tour (needs root)"},
     {"help", cmd_help, "show this help, or a command's"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -74,17 +76,66 @@ static int cmd_help(struct kt_cli *cli, int argc, char **argv)
 	return c->fn(cli, 2, av);
 }
 
+/* `kubetun demo` is tools/kubetun/demo.sh: installed beside the binary, or in the source tree
+ * when kubetun runs from a build directory of it (<src>/build/kubetun: <src>/tools/kubetun). */
+static int find_demo(char *out, size_t cap, char *self, size_t selfcap)
+{
+	static const char *const rel[] = {"demo.sh", "../tools/kubetun/demo.sh",
+					  "../share/kubetun/demo.sh"};
+	ssize_t n = readlink("/proc/self/exe", self, selfcap - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return -1;
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		int k = snprintf(out, cap, "%.*s/%s", (int)(slash - self), self, rel[i]);
+
+		if (k > 0 && (size_t)k < cap && access(out, R_OK) == 0)
+			return 0;
+	}
+#ifdef KT_CLI_SOURCE_DIR
+	/* A build directory outside the source tree. */
+	int k = snprintf(out, cap, "%s/tools/kubetun/demo.sh", KT_CLI_SOURCE_DIR);
+	if (k > 0 && (size_t)k < cap && access(out, R_OK) == 0)
+		return 0;
+#endif
+	return -1;
+}
+
 static int cmd_demo(struct kt_cli *cli, int argc, char **argv)
 {
+	static char bash[] = "bash";
+	char script[PATH_MAX], self[PATH_MAX];
+	char **av;
+
 	(void)cli;
-	static const char text[] =
-	    "usage: kubetun demo [--no-shell]\n"
-	    "\n"
-	    "Runs kubetun end to end against a bundled fake cluster in a private network\n"
-	    "namespace (needs root). Not implemented yet.\n";
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0))
-		return kt_cli_usage(text, true);
-	kt_cli_err("demo: not yet");
+	if (find_demo(script, sizeof(script), self, sizeof(self)) < 0) {
+		kt_cli_err("demo: cannot find demo.sh (looked beside kubetun and in the source "
+			   "tree's tools/kubetun)");
+		return KT_CLI_FAILED;
+	}
+	/* The script finds kubetund and the fake cluster next to this binary. */
+	if (setenv("KT_CLI_EXE", self, 1) < 0) {
+		kt_cli_err("demo: out of memory");
+		return KT_CLI_FAILED;
+	}
+	av = calloc((size_t)argc + 2, sizeof(*av));
+	if (!av) {
+		kt_cli_err("demo: out of memory");
+		return KT_CLI_FAILED;
+	}
+	av[0] = bash;
+	av[1] = script;
+	for (int i = 1; i < argc; i++)
+		av[i + 1] = argv[i];
+	fflush(NULL);
+	execvp("bash", av);
+	kt_cli_err("demo: cannot run bash %s: %s", script, strerror(errno));
+	free(av);
 	return KT_CLI_FAILED;
 }
 
