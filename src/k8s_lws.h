@@ -3,7 +3,8 @@
  *
  * A struct kt_k8s owns one lws vhost per cluster with three protocols: index 0 is a dispatcher
  * that only receives vhost-wide reasons, "kt-k8s-http" serves REST requests and watches
- * (k8s.c) and "kt-k8s-pf" serves port-forward WebSockets (pf.c). Every client wsi carries its
+ * (k8s.c) and "kt-k8s-pf" is still registered for pf.c but idle: port-forward streams make
+ * their own TLS connections (pf.c) from the TLS setup exposed below. Every client wsi carries its
  * owning object as lws user data; an owner that gives up a connection first detaches itself
  * (lws_set_wsi_user(wsi, NULL)) so later callbacks for that wsi find no owner and are ignored.
  *

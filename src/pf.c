@@ -36,7 +36,8 @@
  * any of them only marks the stream and the outermost frame frees it; nothing runs inside
  * kt_pf_open() (the connection starts from a zero-delay timer) and kt_pf_close() before the
  * stream is up reports on_close from the loop too. kt_k8s_free() abandons streams still
- * alive (k8s_lws.h children): socket closed, no callbacks. */
+ * alive (k8s_lws.h children): socket closed, no callbacks. Writes go through OpenSSL's socket
+ * BIO, so the process must ignore SIGPIPE (libwebsockets' context and kubetund both do). */
 #include "pf.h"
 
 #include <arpa/inet.h>
@@ -401,8 +402,13 @@ static bool pf_connect(struct kt_pf_stream *s)
 	}
 	SSL_set_verify(s->ssl, SSL_VERIFY_PEER, pf_verify_cb);
 	sni = kt_k8s_sni(s->k);
-	if (sni)
-		SSL_set_tlsext_host_name(s->ssl, sni);
+	if (sni) {
+		/* The macro casts its argument to void *: hand it a writable copy. */
+		char name[256];
+
+		snprintf(name, sizeof(name), "%s", sni);
+		SSL_set_tlsext_host_name(s->ssl, name);
+	}
 	SSL_set_alpn_protos(s->ssl, (const unsigned char *)"\x08http/1.1", 9);
 	SSL_set_connect_state(s->ssl);
 	if (connect(s->fd, (struct sockaddr *)&sa, salen) == 0) {
@@ -982,7 +988,8 @@ static bool pf_handshake(struct kt_pf_stream *s, bool *gone)
 			int r = pf_read(s);
 
 			if (r < 0) {
-				if (s->st == PF_BODY && s->body_need == SIZE_MAX) {
+				if (s->st == PF_BODY) {
+					/* The end of the body (or all of it the server sent). */
 					*gone = !pf_refused(s);
 					return false;
 				}
