@@ -3,6 +3,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -33,6 +34,51 @@ int kt_cli_usage(const char *usage, bool help)
 	}
 	fputs(usage, stderr);
 	return KT_CLI_USAGE;
+}
+
+cJSON *kt_cli_query(struct kt_cli *cli, char *prog, int argc, char **argv, const char *usage,
+		    const char *command, int *rc)
+{
+	static const struct option opts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	bool json = false;
+	int c;
+
+	argv[0] = prog;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			*rc = kt_cli_usage(usage, true);
+			return NULL;
+		default:
+			*rc = kt_cli_usage(usage, false);
+			return NULL;
+		}
+	}
+	if (optind != argc) {
+		*rc = kt_cli_usage(usage, false);
+		return NULL;
+	}
+	cJSON *res = kt_cli_call(cli, command, NULL, KT_CLI_CALL_TIMEOUT_MS, NULL);
+	*rc = res ? KT_CLI_OK : KT_CLI_FAILED;
+	if (!res || !json)
+		return res;
+	char *text = cJSON_Print(res);
+	if (text)
+		printf("%s\n", text);
+	else
+		*rc = KT_CLI_FAILED;
+	free(text);
+	cJSON_Delete(res);
+	if (fflush(stdout) != 0)
+		*rc = KT_CLI_FAILED;
+	return NULL;
 }
 
 void kt_cli_list(FILE *f, const struct kt_cli_cmd *cmds, size_t ncmds)

@@ -58,6 +58,13 @@ void kt_cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * hint and returns KT_CLI_USAGE. */
 int kt_cli_usage(const char *usage, bool help);
 
+/* A read-only query command (`status`, `forward ls`): parses [--json] [--help] with argv[0] set
+ * to prog, sends `command`, and with --json prints the reply as JSON. Returns the reply for the
+ * caller to print as text (caller frees), or NULL with the exit status in *rc (help printed,
+ * usage error, failed call, or the JSON already printed). */
+cJSON *kt_cli_query(struct kt_cli *cli, char *prog, int argc, char **argv, const char *usage,
+		    const char *command, int *rc);
+
 /* One control request {"version":1,"command":command, ...fields} (fields may be NULL; it is
  * consumed). Returns the result, or NULL after printing the error. *rc gets the code of
  * kt_control_request. */

@@ -233,40 +233,10 @@ static void ports_text(const cJSON *ports, char *out, size_t cap)
 static int cmd_ls(struct kt_cli *cli, int argc, char **argv)
 {
 	static char prog[] = "kubetun forward ls";
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	bool json = false;
-	int c;
-	argv[0] = prog;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			return kt_cli_usage(ls_usage, true);
-		default:
-			return kt_cli_usage(ls_usage, false);
-		}
-	}
-	if (optind != argc)
-		return kt_cli_usage(ls_usage, false);
-	cJSON *res = kt_cli_call(cli, "forward.ls", NULL, KT_CLI_CALL_TIMEOUT_MS, NULL);
+	int rc;
+	cJSON *res = kt_cli_query(cli, prog, argc, argv, ls_usage, "forward.ls", &rc);
 	if (!res)
-		return KT_CLI_FAILED;
-	int rc = KT_CLI_OK;
-	if (json) {
-		char *text = cJSON_Print(res);
-		if (text)
-			printf("%s\n", text);
-		else
-			rc = KT_CLI_FAILED;
-		free(text);
-		goto out;
-	}
+		return rc;
 	const cJSON *fw = cJSON_GetObjectItemCaseSensitive(res, "forwards");
 	if (!cJSON_IsArray(fw) || cJSON_GetArraySize(fw) == 0) {
 		printf("no forwards\n");

@@ -234,44 +234,14 @@ static void print_forward_errors(const struct kt_cli *cli, const cJSON *st)
 int kt_cli_status(struct kt_cli *cli, int argc, char **argv)
 {
 	static char prog[] = "kubetun status";
-	static const struct option opts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	bool json = false;
-	int c;
-	argv[0] = prog;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = true;
-			break;
-		case 'h':
-			return kt_cli_usage(usage_text, true);
-		default:
-			return kt_cli_usage(usage_text, false);
-		}
-	}
-	if (optind != argc)
-		return kt_cli_usage(usage_text, false);
-	cJSON *st = kt_cli_call(cli, "status", NULL, KT_CLI_CALL_TIMEOUT_MS, NULL);
+	int rc;
+	cJSON *st = kt_cli_query(cli, prog, argc, argv, usage_text, "status", &rc);
 	if (!st)
-		return KT_CLI_FAILED;
-	int rc = KT_CLI_OK;
-	if (json) {
-		char *text = cJSON_Print(st);
-		if (text)
-			printf("%s\n", text);
-		else
-			rc = KT_CLI_FAILED;
-		free(text);
-	} else {
-		print_summary(cli, st);
-		if (print_mappings(cli, st) < 0)
-			rc = KT_CLI_FAILED;
-		print_forward_errors(cli, st);
-	}
+		return rc;
+	print_summary(cli, st);
+	if (print_mappings(cli, st) < 0)
+		rc = KT_CLI_FAILED;
+	print_forward_errors(cli, st);
 	cJSON_Delete(st);
 	if (fflush(stdout) != 0)
 		rc = KT_CLI_FAILED;
