@@ -5,7 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 FIXTURE=$KT_SOURCE_DIR/tests/fixtures/basic.yaml
-start_fake api "$FIXTURE" --auth token --nodes 3 --grace-ms 400 --replace-delay-ms 200
+start_fake api "$FIXTURE" --auth token --nodes 3 --grace-ms 400 --replace-delay-ms 200 --bookmark-ms 1000
 
 /usr/bin/python3 - "$KCFG" <<'PY' || fail "Python client checks"
 import json, sys, time

@@ -35,7 +35,6 @@
 
 #define LIST_MAX_BYTES (256u << 20)
 #define BOOKMARK_FIRST_MS 200
-#define BOOKMARK_EVERY_MS 1000
 #define START_DELAY_MS 200
 
 struct res {
@@ -1141,6 +1140,14 @@ static void watch_send_bookmark(struct watch *w, bool initial_end)
 	cJSON_Delete(o);
 }
 
+/* Idle watches get a BOOKMARK this often (--bookmark-ms): the real API server sends one about a
+ * minute; a much faster rate would make every idle client look busy. */
+static uint64_t bookmark_every(const struct watch *w)
+{
+	uint64_t ms = w->api->cl->opt.bookmark_ms;
+	return ms ? ms : 60000;
+}
+
 static void watch_bookmark(void *arg)
 {
 	struct watch *w = arg;
@@ -1151,13 +1158,13 @@ static void watch_bookmark(void *arg)
 		return;
 	/* The first one always goes out (so clients and tests see one early), later ones only
 	 * when the stream has been idle. */
-	if (!w->bookmarked || now - w->last_send_ms >= BOOKMARK_EVERY_MS - 50) {
+	if (!w->bookmarked || now - w->last_send_ms + 50 >= bookmark_every(w)) {
 		w->bookmarked = true;
 		watch_send_bookmark(w, false);
 	}
 	if (!w->dead)
 		w->bookmark_timer =
-		    fc_loop_timer(w->api->cl->loop, BOOKMARK_EVERY_MS, watch_bookmark, w);
+		    fc_loop_timer(w->api->cl->loop, bookmark_every(w), watch_bookmark, w);
 }
 
 /* timeoutSeconds elapsed: finish the response cleanly and hand the conn back (keep-alive). */

@@ -26,6 +26,7 @@ struct fc_options {
 	int nodes;		   /* fake nodes (DaemonSet pods per node), default 1 */
 	uint64_t grace_ms;	   /* Terminating → gone after a pod delete, default 1000 */
 	uint64_t replace_delay_ms; /* controller recreates a deleted pod after, default 500 */
+	uint64_t bookmark_ms;	   /* BOOKMARK interval of idle watches, default 60000 */
 	int verbosity;
 };
 

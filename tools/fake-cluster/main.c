@@ -32,7 +32,7 @@
 static const char help_text[] =
     "usage: " PROG " --fixture FILE [--listen ADDR:PORT] --kubeconfig-out FILE\n"
     "       [--auth cert|token|exec] [--ca-out FILE] [--nodes N] [--tls-san NAME]\n"
-    "       [--grace-ms N] [--replace-delay-ms N] [--pod-listen ADDR:PORT] [-v]\n"
+    "       [--grace-ms N] [--replace-delay-ms N] [--bookmark-ms N] [--pod-listen ADDR:PORT] [-v]\n"
     "\n"
     "A fake Kubernetes API server that real kubectl accepts. It serves the objects of FILE\n"
     "(multi-document Kubernetes YAML) over HTTPS with its own CA, simulates their pods, and\n"
@@ -51,6 +51,8 @@ static const char help_text[] =
     "  --tls-san NAME          extra DNS name or IP in the server certificate\n"
     "  --grace-ms N            a deleted pod stays Terminating this long (default 1000)\n"
     "  --replace-delay-ms N    a controller replaces a deleted pod after this (default 500)\n"
+    "  --bookmark-ms N         BOOKMARK interval of idle watches (default 60000, about what\n"
+    "                          a real API server sends; the first one comes after 200 ms)\n"
     "  --pod-listen ADDR:PORT  also serve the simulated pod backend directly on this TCP\n"
     "                          address (plain HTTP, pod \"direct\" in namespace \"bench\", port =\n"
     "                          the bound port; port 0 picks one and prints \"pod-listen ADDR\"):\n"
@@ -142,6 +144,7 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 		O_SAN,
 		O_GRACE,
 		O_REPL,
+		O_BOOKMARK,
 		O_PODLISTEN
 	};
 	static const struct option longopts[] = {
@@ -154,6 +157,7 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 	    {"tls-san", required_argument, NULL, O_SAN},
 	    {"grace-ms", required_argument, NULL, O_GRACE},
 	    {"replace-delay-ms", required_argument, NULL, O_REPL},
+	    {"bookmark-ms", required_argument, NULL, O_BOOKMARK},
 	    {"pod-listen", required_argument, NULL, O_PODLISTEN},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -165,6 +169,7 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 	    .nodes = 1,
 	    .grace_ms = 1000,
 	    .replace_delay_ms = 500,
+	    .bookmark_ms = 60000,
 	};
 	opterr = 0;
 	int ch;
@@ -203,6 +208,9 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 			break;
 		case O_REPL:
 			opt->replace_delay_ms = parse_num("--replace-delay-ms", optarg, 0, 3600000);
+			break;
+		case O_BOOKMARK:
+			opt->bookmark_ms = parse_num("--bookmark-ms", optarg, 100, 3600000);
 			break;
 		case O_PODLISTEN:
 			*pod_listen = optarg;
