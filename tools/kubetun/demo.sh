@@ -184,7 +184,6 @@ ip netns exec "$NS" "$FAKE" --fixture "$FIXTURE" --listen 127.0.0.1:6443 \
 	--kubeconfig-out "$T/kubeconfig" --ca-out "$T/ca.pem" --grace-ms 1000 \
 	--replace-delay-ms 500 >"$T/fake.out" 2>"$T/fake.log" &
 PIDS+=($!)
-FAKE_PID=$!
 if ! wait_for 20 grep -qx ready "$T/fake.out"; then
 	show_log "$T/fake.log"
 	die "the fake cluster did not start"
@@ -243,7 +242,7 @@ if [ -n "$KUBETUN" ] && [ -n "$ctl_opt" ] && wait_for 5 test -S "$SOCK"; then
 	fi
 fi
 if [ $status_shown = 0 ]; then
-	say "${DIM}(this kubetund has no control socket for \`kubetun status\` yet; its log instead)${RST}"
+	say "${DIM}(\`kubetun status\` is not available here; kubetund's log instead)${RST}"
 	cmd "kubetund's log"
 	indent <"$T/kubetund.log"
 fi
