@@ -1137,8 +1137,6 @@ static int vh_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, 
 static const struct lws_protocols k8s_protocols[] = {
     {"kt-k8s-vh", vh_cb, 0, 0, 0, NULL, 0},
     {HTTP_PROTOCOL, http_cb, 0, 16384, 0, NULL, 0},
-    /* rx_buffer_size: lws hands WebSocket payload over in pieces of at most this size. */
-    {KT_K8S_PF_PROTOCOL, kt_pf_lws_callback, 0, 16384, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

@@ -1,10 +1,10 @@
 /* k8s_lws.h: the private interface between the Kubernetes REST client (k8s.c) and the
  * port-forward streams (pf.c). Only these two files (and evloop.c) see libwebsockets types.
  *
- * A struct kt_k8s owns one lws vhost per cluster with three protocols: index 0 is a dispatcher
- * that only receives vhost-wide reasons, "kt-k8s-http" serves REST requests and watches
- * (k8s.c) and "kt-k8s-pf" is still registered for pf.c but idle: port-forward streams make
- * their own TLS connections (pf.c) from the TLS setup exposed below. Every client wsi carries its
+ * A struct kt_k8s owns one lws vhost per cluster with two protocols: index 0 is a dispatcher
+ * that only receives vhost-wide reasons, and "kt-k8s-http" serves REST requests and watches
+ * (k8s.c). Port-forward streams do not use lws: they make their own TLS connections (pf.c)
+ * from the TLS setup exposed below. Every client wsi carries its
  * owning object as lws user data; an owner that gives up a connection first detaches itself
  * (lws_set_wsi_user(wsi, NULL)) so later callbacks for that wsi find no owner and are ignored.
  *
@@ -23,8 +23,6 @@
 #include <libwebsockets.h>
 
 #include "k8s.h"
-
-#define KT_K8S_PF_PROTOCOL "kt-k8s-pf"
 
 struct kt_k8s_child {
 	struct kt_k8s_child *prev, *next;
@@ -106,9 +104,5 @@ int kt_k8s_bearer(struct kt_k8s *k, char **out, char *err, size_t errcap);
 /* Health bookkeeping shared by REST requests and streams. */
 void kt_k8s_note_ok(struct kt_k8s *k);
 void kt_k8s_note_error(struct kt_k8s *k, const char *msg);
-
-/* pf.c: the "kt-k8s-pf" protocol callback. */
-int kt_pf_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-		       size_t len);
 
 #endif

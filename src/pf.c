@@ -1214,19 +1214,6 @@ static void pf_deadline(void *arg)
 	}
 }
 
-/* ---- the lws protocol (unused: streams do not go through lws any more) ---- */
-
-int kt_pf_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-		       size_t len)
-{
-	(void)wsi;
-	(void)reason;
-	(void)user;
-	(void)in;
-	(void)len;
-	return 0;
-}
-
 /* ---- API ---- */
 
 /* Kubernetes object names are DNS-1123 subdomains: lower-case alphanumerics, '-' and '.'. */
