@@ -25,6 +25,7 @@
 #include <openssl/evp.h>
 
 #include "loop.h"
+#include "selector.h"
 
 #define MAX_NODES 250
 #define MAX_REPLICAS 1000
@@ -666,38 +667,15 @@ static int check_selector(struct vc *v, const cJSON *sel, const char *path)
 	return 0;
 }
 
-/* metav1.LabelSelector semantics (k8s.io/apimachinery/pkg/apis/meta/v1/helpers.go,
- * LabelSelectorAsSelector): every matchLabels pair and every expression must hold. */
+/* metav1.LabelSelector semantics: selector.c implements LabelSelectorAsSelector exactly. */
 static bool label_selector_matches(const cJSON *sel, const cJSON *labels)
 {
-	const cJSON *x;
+	char err[160];
+	struct fc_selector *s = fc_selector_from_label_selector(sel, err, sizeof(err));
+	bool ok = s && fc_selector_matches(s, labels);
 
-	cJSON_ArrayForEach(x, jget(sel, "matchLabels"))
-	{
-		const char *have = jstr(labels, x->string);
-
-		if (!cJSON_IsString(x) || !have || strcmp(have, x->valuestring))
-			return false;
-	}
-	cJSON_ArrayForEach(x, jget(sel, "matchExpressions"))
-	{
-		const char *key = jstr(x, "key"), *op = jstr(x, "operator");
-		const char *have = key ? jstr(labels, key) : NULL;
-		bool in = false;
-		const cJSON *val;
-
-		if (!key || !op)
-			return false;
-		cJSON_ArrayForEach(val, jget(x, "values"))
-		{
-			if (have && cJSON_IsString(val) && !strcmp(val->valuestring, have))
-				in = true;
-		}
-		if ((!strcmp(op, "In") && !in) || (!strcmp(op, "NotIn") && in) ||
-		    (!strcmp(op, "Exists") && !have) || (!strcmp(op, "DoesNotExist") && have))
-			return false;
-	}
-	return true;
+	fc_selector_free(s);
+	return ok;
 }
 
 static int check_workload(struct vc *v, const cJSON *obj, enum fc_kind kind)
