@@ -22,31 +22,8 @@ for t in dbus-daemon unshare nsenter setpriv apt-get dpkg-deb; do
 	command -v "$t" >/dev/null || fail "$t missing (scripts/bootstrap.sh installs the test tools)"
 done
 
-# systemd-resolved, unpacked from Debian's packages (as test_sysdns_resolved.sh does it).
-fetch_resolved() {
-	local ver
-	ver=$(apt-cache policy systemd-resolved 2>/dev/null | awk '/Candidate:/ {print $2}')
-	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
-		apt-get update -qq >/dev/null 2>&1 || true
-		ver=$(apt-cache policy systemd-resolved 2>/dev/null | awk '/Candidate:/ {print $2}')
-	fi
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || fail "apt knows no systemd-resolved package"
-	[ -f "$CACHE/version" ] && [ "$(cat "$CACHE/version")" = "$ver" ] && return 0
-	local tmp=$CACHE.tmp.$$
-	rm -rf "$tmp"
-	mkdir -p "$tmp/debs"
-	(cd "$tmp/debs" && apt-get download -q "systemd-resolved=$ver" "libsystemd-shared=$ver") \
-		>"$tmp/download.log" 2>&1 || fail "apt-get download failed: $(tail -n 3 "$tmp/download.log")"
-	for d in "$tmp"/debs/*.deb; do dpkg-deb -x "$d" "$tmp/root"; done
-	echo "$ver" >"$tmp/version"
-	rm -rf "$CACHE"
-	mv "$tmp" "$CACHE"
-}
-fetch_resolved
-RESOLVED=$(find "$CACHE/root" -path '*/systemd/systemd-resolved' -type f | head -n 1)
-RESOLVECTL=$CACHE/root/usr/bin/resolvectl
-LIBDIR=$(dirname "$(find "$CACHE/root" -name 'libsystemd-shared-*.so' | head -n 1)")
-[ -x "$RESOLVED" ] && [ -x "$RESOLVECTL" ] && [ -d "$LIBDIR" ] || fail "unpacked package incomplete in $CACHE"
+# ---- systemd-resolved, unpacked from Debian's packages (not installed).
+source "$(dirname "$0")/resolved.sh"
 
 netns_create
 HOLD_PID=

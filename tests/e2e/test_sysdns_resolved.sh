@@ -28,33 +28,8 @@ for t in dbus-daemon unshare nsenter setpriv apt-get dpkg-deb python3; do
 	command -v "$t" >/dev/null || fail "$t missing (scripts/bootstrap.sh installs the test tools)"
 done
 
-# ---- systemd-resolved, unpacked from Debian's packages (cached by version).
-fetch_resolved() {
-	local ver
-	ver=$(apt-cache policy systemd-resolved 2>/dev/null | awk '/Candidate:/ {print $2}')
-	if [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
-		apt-get update -qq >/dev/null 2>&1 || true
-		ver=$(apt-cache policy systemd-resolved 2>/dev/null | awk '/Candidate:/ {print $2}')
-	fi
-	[ -n "$ver" ] && [ "$ver" != "(none)" ] || fail "apt knows no systemd-resolved package"
-	if [ -f "$CACHE/version" ] && [ "$(cat "$CACHE/version")" = "$ver" ]; then
-		return 0
-	fi
-	rm -rf "$CACHE.tmp"
-	mkdir -p "$CACHE.tmp/debs"
-	# libsystemd-shared of the very same version: the binary links its private soname.
-	(cd "$CACHE.tmp/debs" && apt-get download -q "systemd-resolved=$ver" "libsystemd-shared=$ver") \
-		>"$CACHE.tmp/download.log" 2>&1 || fail "apt-get download failed: $(tail -n 3 "$CACHE.tmp/download.log")"
-	for d in "$CACHE.tmp"/debs/*.deb; do dpkg-deb -x "$d" "$CACHE.tmp/root"; done
-	echo "$ver" >"$CACHE.tmp/version"
-	rm -rf "$CACHE"
-	mv "$CACHE.tmp" "$CACHE"
-}
-fetch_resolved
-RESOLVED=$(find "$CACHE/root" -path '*/systemd/systemd-resolved' -type f | head -n 1)
-RESOLVECTL=$CACHE/root/usr/bin/resolvectl
-LIBDIR=$(dirname "$(find "$CACHE/root" -name 'libsystemd-shared-*.so' | head -n 1)")
-[ -x "$RESOLVED" ] && [ -x "$RESOLVECTL" ] && [ -d "$LIBDIR" ] || fail "unpacked package incomplete in $CACHE"
+# ---- systemd-resolved, unpacked from Debian's packages (not installed).
+source "$(dirname "$0")/resolved.sh"
 missing=$(LD_LIBRARY_PATH=$LIBDIR ldd "$RESOLVED" | awk '/not found/ {print $1}')
 [ -z "$missing" ] || fail "systemd-resolved needs libraries this machine lacks: $missing"
 pass "systemd-resolved $(cat "$CACHE/version") unpacked from Debian's package (not installed)"
