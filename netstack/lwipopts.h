@@ -15,11 +15,11 @@
  *     only reopens when it calls kt_tcp_recved(). lwIP itself keeps only out-of-order segments,
  *     at most TCP_OOSEQ_MAX_PBUFS (64) pbufs of at most one MTU each and within the window:
  *     < 64 KiB + 64 * ~50 bytes.
- *   - Send side: at most TCP_SND_BUF (64 KiB) of unacknowledged payload, in at most
- *     TCP_SND_QUEUELEN (64) pbufs; with TCP_OVERSIZE 512 each pbuf may carry up to 512 spare
+ *   - Send side: at most TCP_SND_BUF (256 KiB) of unacknowledged payload, in at most
+ *     TCP_SND_QUEUELEN (128) pbufs; with TCP_OVERSIZE 512 each pbuf may carry up to 512 spare
  *     bytes plus ~100 bytes of headers and bookkeeping, so the worst case is
- *     64 KiB + 64 * 612 bytes ~ 103 KiB.
- *   An idle connection has both queues empty (< 1 KiB); a busy one is bounded by ~170 KiB in the
+ *     256 KiB + 128 * 612 bytes ~ 333 KiB.
+ *   An idle connection has both queues empty (< 1 KiB); a busy one is bounded by ~400 KiB in the
  *   netstack (send queue + out-of-order queue), plus the owner's own buffer of at most TCP_WND
  *   received bytes it has not forwarded yet. */
 #ifndef KT_LWIPOPTS_H
@@ -91,15 +91,21 @@
 
 /* ---- checksums ---- */
 
-/* The kernel writes fully checksummed packets into a TUN device without vnet headers, so
- * verifying them again is wasted work (hev-socks5-tunnel and go-tun2socks do the same). Checksum
- * *generation* stays on: the kernel checks what we write. */
+/* The kernel writes fully checksummed packets into a TUN device (we negotiate no receive
+ * offload), so verifying them again is wasted work (hev-socks5-tunnel and go-tun2socks do the
+ * same). */
 #define CHECKSUM_CHECK_IP 0
 #define CHECKSUM_CHECK_UDP 0
 #define CHECKSUM_CHECK_TCP 0
 #define CHECKSUM_CHECK_ICMP 0
-/* Fold the TCP checksum into the copy that tcp_write(TCP_WRITE_FLAG_COPY) makes anyway. */
-#define LWIP_CHECKSUM_ON_COPY 1
+/* Checksum generation per netif: when the device completes TCP checksums (a Linux TUN with
+ * IFF_VNET_HDR, netstack.c/txbatch.c), lwIP skips TCP's and keeps the rest; a device without
+ * offloads (utun) gets everything computed by lwIP. */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
+/* Off: with it lwIP sums every byte as tcp_write() copies it, whether or not the netif later
+ * wants the sum, and with the offload it never does. Without the offload the sum is computed
+ * once per transmission instead (retransmissions are rare on a local TUN). */
+#define LWIP_CHECKSUM_ON_COPY 0
 
 /* ---- TCP ---- */
 
@@ -109,14 +115,22 @@
  * TCP_CALCULATE_EFF_SEND_MSS). Fewer, larger packets is where TUN throughput comes from
  * (netstack.md section 3: per-packet work is the ceiling). */
 #define TCP_MSS 16344
-/* 64 KiB receive window: the most without window scaling, enough for a local TUN whose RTT is
+/* Window scaling (RFC 7323): without it lwIP reads the kernel's advertised window as at most
+ * 64 KiB and never has more than that in flight towards the app, whatever TCP_SND_BUF says.
+ * It also makes tcpwnd_size_t 32-bit, which TCP_SND_BUF > 64 KiB needs. */
+#define LWIP_WND_SCALE 1
+/* Our own window is not scaled (shift 0): 64 KiB is enough for a local TUN whose RTT is
  * microseconds, and it is also the per-connection bound on received bytes not yet forwarded. */
+#define TCP_RCV_SCALE 0
 #define TCP_WND 65535
-/* 64 KiB of unacknowledged data per connection (tcp_sndbuf() cannot report more in 2.1.3). */
-#define TCP_SND_BUF 65535
-/* Queue at most 64 pbufs per connection: plenty for MSS-sized writes (4 per window) and room for
- * small writes, while bounding the per-connection overhead (see the arithmetic above). */
-#define TCP_SND_QUEUELEN 64
+/* 256 KiB of unacknowledged data per connection: four 64 KiB packets in flight (txbatch.c
+ * writes up to four 16 KiB segments per packet), so lwIP keeps sending while the kernel's ACKs
+ * for the previous ones are on their way back. netstack.c reads pcb->snd_buf directly because
+ * tcp_sndbuf() clamps to 16 bits. */
+#define TCP_SND_BUF 262144
+/* Queue at most 128 pbufs per connection: 16 for a full buffer of MSS-sized segments, and room
+ * for small writes, while bounding the per-connection overhead (see the arithmetic above). */
+#define TCP_SND_QUEUELEN 128
 /* Only the netconn layer reads TCP_SNDLOWAT; it must be overridden because its default
  * (about SND_BUF/2) breaks init.c's TCP_SNDLOWAT < 0xFFFF - 4 * TCP_MSS check at this MSS. */
 #define TCP_SNDLOWAT 128

@@ -44,6 +44,7 @@
 #include "lwip/tcp.h"
 #include "lwip/timeouts.h"
 #include "lwip/udp.h"
+#include "txbatch.h"
 
 #define IPPROTO_TCP_ 6
 #define IPPROTO_UDP_ 17
@@ -56,6 +57,9 @@
  * (lwIP itself gives up on SYN_RCVD after TCP_SYN_RCVD_TIMEOUT = 20 s). */
 #define HANDSHAKE_TIMEOUT_MS 25000u
 #define DEFAULT_PENDING_TIMEOUT_MS 10000u
+/* How often idle connections are probed for a client that is gone (sweep()). One wakeup a
+ * minute while connections exist, none without. */
+#define SWEEP_INTERVAL_MS 60000u
 #define DEFAULT_MAX_CONNS 65536u
 /* A pbuf chain longer than this is copied into one buffer before output. */
 #define MAX_IOV 64
@@ -96,6 +100,9 @@ struct kt_tcp {
 	bool ended;	     /* the owner's use has ended; free when busy drops to 0 */
 	bool wr_shut;
 	size_t unreleased; /* bytes handed to recv and not yet kt_tcp_recved() */
+	/* In ns->dirty: kt_tcp_send() queued data that kt_netstack_flush() hands to tcp_output. */
+	struct kt_tcp *dprev, *dnext;
+	bool dirty;
 };
 
 struct listener {
@@ -121,7 +128,13 @@ struct kt_netstack {
 	size_t nlisteners, listeners_cap;
 	uint8_t port_listening[65536 / 8];
 
-	unsigned depth; /* > 0 while lwIP is running (input or timers) */
+	unsigned depth;	      /* > 0 while lwIP is running (input or timers) */
+	struct kt_tcp *dirty; /* handles with data for tcp_output (kt_netstack_flush) */
+	/* lwIP's TCP timer found nothing to do at its last tick and lwIP has not been entered
+	 * since: its 250 ms tick is not needed (see "timers" below). */
+	bool lwip_quiet;
+	uint64_t sweep_at;	/* next liveness sweep (0: none scheduled) */
+	struct kt_txbatch *txb; /* with offloads: TCP output held for batching; NULL otherwise */
 	struct kt_netstack_stats st;
 	uint8_t scratch[65536]; /* linearised output packets and UDP payloads */
 };
@@ -323,10 +336,37 @@ static void list_unlink(struct kt_tcp *h)
 }
 
 /* Removes h from every structure and frees it; its pcb must already be detached. */
+static void dirty_unlink(struct kt_tcp *h)
+{
+	if (!h->dirty)
+		return;
+	if (h->dprev)
+		h->dprev->dnext = h->dnext;
+	else
+		h->ns->dirty = h->dnext;
+	if (h->dnext)
+		h->dnext->dprev = h->dprev;
+	h->dprev = h->dnext = NULL;
+	h->dirty = false;
+}
+
+static void dirty_link(struct kt_tcp *h)
+{
+	if (h->dirty)
+		return;
+	h->dprev = NULL;
+	h->dnext = h->ns->dirty;
+	if (h->dnext)
+		h->dnext->dprev = h;
+	h->ns->dirty = h;
+	h->dirty = true;
+}
+
 static void conn_destroy(struct kt_tcp *h)
 {
 	struct kt_netstack *ns = h->ns;
 
+	dirty_unlink(h);
 	list_unlink(h);
 	if (h->state != ST_NEW)
 		conn_remove(ns, h);
@@ -334,14 +374,37 @@ static void conn_destroy(struct kt_tcp *h)
 	free(h);
 }
 
+/* lwIP is about to do TCP work: its timer is needed again. The timer entry left in lwIP's list
+ * while quiet carries a stale expiry; rebasing it keeps it from firing at once. */
+static void lwip_busy(struct kt_netstack *ns)
+{
+	if (!ns->lwip_quiet)
+		return;
+	ns->lwip_quiet = false;
+	sys_restart_timeouts();
+}
+
 /* ---- output ---- */
 
-static void emit(struct kt_netstack *ns, const struct iovec *iov, int n, size_t total)
+/* Writes one packet through the owner's output callback, counted. */
+static int emit_now(void *arg, const struct iovec *iov, int n, size_t total,
+		    const struct kt_netstack_offload *off)
 {
-	if (ns->cfg.output(ns->cfg.user, iov, n, total) == 0)
+	struct kt_netstack *ns = arg;
+
+	if (ns->cfg.output(ns->cfg.user, iov, n, total, off) == 0)
 		ns->st.tx_packets++;
 	else
 		ns->st.tx_errors++;
+	return 0;
+}
+
+/* A complete packet: whatever TCP output is held goes first, so the order never changes. */
+static void emit(struct kt_netstack *ns, const struct iovec *iov, int n, size_t total)
+{
+	if (ns->txb)
+		kt_txbatch_flush(ns->txb);
+	emit_now(ns, iov, n, total, NULL);
 }
 
 static err_t netif_output_cb(struct netif *netif, struct pbuf *p, const ip4_addr_t *dst)
@@ -352,6 +415,11 @@ static err_t netif_output_cb(struct netif *netif, struct pbuf *p, const ip4_addr
 	int n = 0;
 
 	(void)dst;
+	/* With offloads lwIP left the TCP checksum to the device (netif_init_cb). */
+	if (ns->txb && p->len >= 20 && ((const uint8_t *)p->payload)[9] == IPPROTO_TCP_) {
+		kt_txbatch_tcp(ns->txb, p);
+		return ERR_OK;
+	}
 	for (q = p; q && n < MAX_IOV; q = q->next) {
 		if (q->len == 0)
 			continue;
@@ -431,6 +499,7 @@ static void feed(struct kt_netstack *ns, const uint8_t *pkt, size_t len, uint32_
 		return;
 	}
 	memcpy(p->payload, pkt, len);
+	lwip_busy(ns);
 	set_netif_addr(ns, dst);
 	ns->depth++;
 	ns->netif.input(p, &ns->netif); /* ip4_input: consumes p in every case */
@@ -911,6 +980,27 @@ void kt_netstack_input(struct kt_netstack *ns, const uint8_t *pkt, size_t len)
 		run_ready(ns);
 }
 
+/* ---- batched output ---- */
+
+void kt_netstack_flush(struct kt_netstack *ns)
+{
+	struct kt_tcp *h;
+
+	if (!ns || ns->depth)
+		return;
+	if (ns->dirty)
+		lwip_busy(ns);
+	ns->depth++;
+	while ((h = ns->dirty) != NULL) {
+		dirty_unlink(h);
+		if (h->pcb)
+			tcp_output(h->pcb);
+	}
+	ns->depth--;
+	if (ns->txb)
+		kt_txbatch_flush(ns->txb);
+}
+
 /* ---- timers ---- */
 
 /* With this configuration lwIP's only timer is TCP's (lwipopts.h): kt_netstack_next_timeout_ms
@@ -918,6 +1008,58 @@ void kt_netstack_input(struct kt_netstack *ns, const uint8_t *pkt, size_t len)
 #if IP_REASSEMBLY || LWIP_ARP || LWIP_IPV6 || LWIP_IGMP || LWIP_DNS || LWIP_DHCP || LWIP_AUTOIP
 #error "lwIP has timers besides TCP's: revisit kt_netstack_next_timeout_ms()"
 #endif
+
+/* Does this pcb need lwIP's 250 ms TCP timer? Only for something lwIP does on a tick:
+ * retransmitting or probing a zero window (unacked/unsent), a delayed ACK, out-of-order data
+ * ageing, refused data, a pending FIN, keepalive, or a state that times out (handshake,
+ * closing, TIME_WAIT). An established connection with nothing in flight needs none, also when
+ * the client has half-closed it (CLOSE_WAIT) or we have (FIN_WAIT_2 without TF_RXCLOSED,
+ * which lwIP never times out). */
+static bool pcb_needs_timer(const struct tcp_pcb *pcb)
+{
+	if (pcb->state != ESTABLISHED && pcb->state != CLOSE_WAIT &&
+	    !(pcb->state == FIN_WAIT_2 && !(pcb->flags & TF_RXCLOSED)))
+		return true;
+	if (pcb->unacked || pcb->unsent || pcb->refused_data || pcb->persist_backoff)
+		return true;
+#if TCP_QUEUE_OOSEQ
+	if (pcb->ooseq)
+		return true;
+#endif
+	if (pcb->flags & (TF_ACK_DELAY | TF_ACK_NOW | TF_CLOSEPEND | TF_NAGLEMEMERR))
+		return true;
+	return ip_get_option(pcb, SOF_KEEPALIVE) != 0;
+}
+
+static bool lwip_has_work(void)
+{
+	const struct tcp_pcb *pcb;
+
+	if (tcp_tw_pcbs)
+		return true;
+	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb_needs_timer(pcb))
+			return true;
+	return false;
+}
+
+/* The liveness sweep: an idle connection whose client is gone (its RST lost, say: RSTs are
+ * never retransmitted) would otherwise stay open forever, since lwIP's keepalive needs the tick
+ * we stop. Every SWEEP_INTERVAL_MS each idle connection gets one keepalive probe (RFC 1122
+ * 4.2.3.6: an ACK for old data); a live client answers with an ACK, the kernel answers a dead
+ * one with RST, which ends the connection. */
+static void sweep(struct kt_netstack *ns)
+{
+	struct tcp_pcb *pcb, *next;
+
+	for (pcb = tcp_active_pcbs; pcb; pcb = next) {
+		next = pcb->next;
+		if (!pcb_needs_timer(pcb) && pcb->state != FIN_WAIT_2) {
+			tcp_keepalive(pcb);
+			ns->st.probes_sent++;
+		}
+	}
+}
 
 int64_t kt_netstack_next_timeout_ms(struct kt_netstack *ns)
 {
@@ -927,14 +1069,26 @@ int64_t kt_netstack_next_timeout_ms(struct kt_netstack *ns)
 	int i;
 
 	/* lwIP's TCP timer re-arms itself every 250 ms while any pcb is active or in TIME_WAIT
-	 * and disarms on the first tick without one. When there is none, that last tick (or a
-	 * tick left over from a previous netstack) is no work: skip it, so an idle stack needs no
-	 * wakeup. When a pcb appears again, the stale entry simply fires at once. */
-	if (tcp_active_pcbs || tcp_tw_pcbs) {
+	 * and disarms on the first tick without one. We also skip it while it is quiet
+	 * (kt_netstack_run_timers found no pcb with work), so an idle stack needs no wakeup even
+	 * with idle connections open; and when no pcb exists, a tick left in lwIP's list (the
+	 * last one, or one from a previous netstack) is no work either. */
+	if ((tcp_active_pcbs || tcp_tw_pcbs) && !ns->lwip_quiet) {
 		u32_t lw = sys_timeouts_sleeptime();
 
 		if (lw != SYS_TIMEOUTS_SLEEPTIME_INFINITE)
 			t = (int64_t)lw;
+	}
+	if (tcp_active_pcbs) {
+		int64_t d;
+
+		if (!ns->sweep_at)
+			ns->sweep_at = now + SWEEP_INTERVAL_MS;
+		d = ns->sweep_at > now ? (int64_t)(ns->sweep_at - now) : 0;
+		if (t < 0 || d < t)
+			t = d;
+	} else {
+		ns->sweep_at = 0;
 	}
 
 	for (i = 0; i < 2; i++) {
@@ -973,8 +1127,15 @@ void kt_netstack_run_timers(struct kt_netstack *ns)
 	uint64_t now;
 
 	ns->depth++;
-	sys_check_timeouts();
+	if (!ns->lwip_quiet) {
+		sys_check_timeouts();
+		ns->lwip_quiet = !lwip_has_work();
+	}
 	now = clock_ms(ns);
+	if (ns->sweep_at && now >= ns->sweep_at) {
+		ns->sweep_at = 0;
+		sweep(ns);
+	}
 	expire(ns, &ns->pending, now);
 	expire(ns, &ns->handshake, now);
 	ns->depth--;
@@ -1009,7 +1170,8 @@ size_t kt_tcp_send_room(const struct kt_tcp *h)
 	if (queued + 2 > TCP_SND_QUEUELEN)
 		return 0;
 	segs = TCP_SND_QUEUELEN - queued - 1;
-	room = tcp_sndbuf(h->pcb);
+	/* Not tcp_sndbuf(): it clamps to 16 bits, and the buffer is larger (lwipopts.h). */
+	room = h->pcb->snd_buf;
 	if (room > segs * tcp_mss(h->pcb))
 		room = segs * tcp_mss(h->pcb);
 	return room;
@@ -1018,7 +1180,7 @@ size_t kt_tcp_send_room(const struct kt_tcp *h)
 ssize_t kt_tcp_send(struct kt_tcp *h, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	size_t room, done = 0;
+	size_t room, done = 0, mss, max_chunk, first = 0;
 
 	if (!h || h->state != ST_OPEN)
 		return -ENOTCONN;
@@ -1027,17 +1189,37 @@ ssize_t kt_tcp_send(struct kt_tcp *h, const void *data, size_t len)
 	room = kt_tcp_send_room(h);
 	if (len > room)
 		len = room;
+	/* tcp_write() takes 16-bit lengths and is all-or-nothing. Chunks that end on segment
+	 * boundaries make one pbuf per segment, which is what kt_tcp_send_room() counted; the
+	 * first chunk tops up a partly filled last segment (one extra pbuf at most). */
+	mss = tcp_mss(h->pcb) ? tcp_mss(h->pcb) : 536;
+	max_chunk = 0xffff / mss * mss;
+	if (h->pcb->unsent) {
+		struct tcp_seg *last = h->pcb->unsent;
+
+		while (last->next)
+			last = last->next;
+		if (last->len < mss)
+			first = mss - last->len;
+	}
 	while (done < len) {
 		size_t n = len - done;
 
-		if (n > 0xffff)
-			n = 0xffff;
+		if (first) {
+			if (n > first)
+				n = first;
+			first = 0;
+		} else if (n > max_chunk) {
+			n = max_chunk;
+		}
 		if (tcp_write(h->pcb, p + done, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
 			break;
 		done += n;
 	}
+	/* Sent by kt_netstack_flush(): the owner's further writes of this round join the same
+	 * segments and packets. */
 	if (done)
-		tcp_output(h->pcb);
+		dirty_link(h);
 	return (ssize_t)done;
 }
 
@@ -1050,6 +1232,7 @@ void kt_tcp_recved(struct kt_tcp *h, size_t n)
 	h->unreleased -= n;
 	if (!h->pcb)
 		return;
+	lwip_busy(h->ns);
 	while (n > 0) {
 		u16_t c = n > 0xffff ? 0xffff : (u16_t)n;
 
@@ -1066,6 +1249,7 @@ int kt_tcp_shutdown_write(struct kt_tcp *h)
 		return -EPIPE;
 	if (h->wr_shut)
 		return 0;
+	lwip_busy(h->ns);
 	if (tcp_shutdown(h->pcb, 0, 1) != ERR_OK)
 		return -ENOMEM;
 	h->wr_shut = true;
@@ -1093,6 +1277,7 @@ static void end_handle(struct kt_tcp *h, enum deferred_op op)
 		h->op = op;
 		return;
 	}
+	lwip_busy(h->ns);
 	if (op == OP_ABORT)
 		do_abort(h);
 	else
@@ -1121,6 +1306,9 @@ static err_t netif_init_cb(struct netif *netif)
 	netif->output = netif_output_cb;
 	netif->mtu = (u16_t)ns->cfg.mtu;
 	netif->flags = NETIF_FLAG_LINK_UP;
+	/* The device completes TCP checksums (txbatch.c); every other checksum is ours. */
+	if (ns->txb)
+		NETIF_SET_CHECKSUM_CTRL(netif, NETIF_CHECKSUM_ENABLE_ALL & ~NETIF_CHECKSUM_GEN_TCP);
 	return ERR_OK;
 }
 
@@ -1154,6 +1342,12 @@ struct kt_netstack *kt_netstack_new(const struct kt_netstack_config *cfg)
 	ns->buckets = calloc(ns->nbuckets, sizeof(*ns->buckets));
 	if (!ns->buckets)
 		goto fail;
+	if (cfg->offload & KT_NETSTACK_OFFLOAD_CSUM) {
+		ns->txb = kt_txbatch_new(emit_now, ns,
+					 (cfg->offload & KT_NETSTACK_OFFLOAD_TCP_SEGS) != 0);
+		if (!ns->txb)
+			goto fail;
+	}
 
 	g_ns = ns;
 	if (!g_lwip_initialised) {
@@ -1187,6 +1381,7 @@ fail_g:
 	kt_netstack_free(ns);
 	return NULL;
 fail:
+	kt_txbatch_free(ns->txb);
 	free(ns->buckets);
 	free(ns);
 	return NULL;
@@ -1198,6 +1393,8 @@ void kt_netstack_free(struct kt_netstack *ns)
 
 	if (!ns)
 		return;
+	if (ns->txb)
+		kt_txbatch_flush(ns->txb);
 	/* Our handles: reset open connections and held SYNs, without callbacks. */
 	for (i = 0; i < ns->nbuckets; i++) {
 		struct kt_tcp *h;
@@ -1225,6 +1422,7 @@ void kt_netstack_free(struct kt_netstack *ns)
 		udp_remove(ns->dns_pcb);
 	if (ns->netif_added)
 		netif_remove(&ns->netif);
+	kt_txbatch_free(ns->txb); /* the RSTs above went out unbatched: nothing is held */
 	free(ns->buckets);
 	if (g_ns == ns)
 		g_ns = NULL;

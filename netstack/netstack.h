@@ -18,6 +18,11 @@
  * and arms (or disarms) one timer accordingly; when it fires it calls kt_netstack_run_timers().
  * With no connections the answer is -1 (no timer): an idle stack causes no wakeups.
  *
+ * Output is batched: data given to kt_tcp_send() and TCP segments lwIP produces may be held
+ * until kt_netstack_flush(), so that one event-loop round's worth of data leaves as few, large
+ * packets. The owner calls kt_netstack_flush() before its loop sleeps (after handling each
+ * round of events); nothing is ever held past that call.
+ *
  * Handle lifecycle (struct kt_tcp): the netstack owns the memory. A handle given to the owner
  * by an ACCEPT or PENDING verdict ends exactly once, by one of: kt_tcp_close(), kt_tcp_abort(),
  * kt_netstack_syn_complete(h, false), or the closed callback (after which the handle is gone).
@@ -27,7 +32,7 @@
  * Per-connection memory bound: received bytes the owner has not yet released with
  * kt_tcp_recved() never exceed KT_NETSTACK_RCV_WINDOW (the TCP window), and bytes queued with
  * kt_tcp_send() but not yet acknowledged never exceed KT_NETSTACK_SND_BUFFER; lwipopts.h has the
- * arithmetic including overheads (< 1 KiB idle, ~170 KiB worst case inside the netstack). */
+ * arithmetic including overheads (< 1 KiB idle, ~350 KiB worst case inside the netstack). */
 #ifndef KT_NETSTACK_H
 #define KT_NETSTACK_H
 
@@ -39,7 +44,7 @@
 /* TCP receive window: the most received-but-unreleased bytes a connection can hold. */
 #define KT_NETSTACK_RCV_WINDOW 65535u
 /* The most bytes kt_tcp_send() can have queued and unacknowledged per connection. */
-#define KT_NETSTACK_SND_BUFFER 65535u
+#define KT_NETSTACK_SND_BUFFER 262144u
 /* Largest MTU the stack uses in full (lwIP's MSS ceiling + 40 bytes of IPv4/TCP headers). */
 #define KT_NETSTACK_MAX_MTU 16384u
 
@@ -65,6 +70,26 @@ enum kt_netstack_verdict {
 	KT_NETSTACK_PENDING = 2,
 };
 
+/* Offloads the packet device takes (kt_netstack_config.offload), see struct
+ * kt_netstack_offload. */
+enum {
+	/* TCP packets may leave with a partial checksum for the device to complete. */
+	KT_NETSTACK_OFFLOAD_CSUM = 1,
+	/* ... and one packet may carry several TCP segments (needs KT_NETSTACK_OFFLOAD_CSUM). */
+	KT_NETSTACK_OFFLOAD_TCP_SEGS = 2,
+};
+
+/* How an output packet is incomplete (same meaning as struct kt_tun_offload): the TCP checksum
+ * field at csum_start + csum_offset holds the folded pseudo-header sum and the device adds the
+ * sum of bytes csum_start..end; hdr_len is the IP + TCP header length; seg_size > 0 means the
+ * payload is several segments of seg_size bytes (the last may be shorter). */
+struct kt_netstack_offload {
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	uint16_t hdr_len;
+	uint16_t seg_size;
+};
+
 struct kt_netstack_config {
 	/* The VIP subnet: every destination inside it is ours. The network and broadcast
 	 * addresses of the subnet are never accepted. */
@@ -83,9 +108,15 @@ struct kt_netstack_config {
 	/* Opaque pointer handed to every callback below. */
 	void *user;
 
-	/* Required. One IP packet to write to the packet device, as iovecs that are only valid
-	 * during the call. Returns 0, or -errno when the packet was dropped (TCP retransmits). */
-	int (*output)(void *user, const struct iovec *iov, int iovcnt, size_t total_len);
+	/* KT_NETSTACK_OFFLOAD_* the output callback may be handed. 0: every packet is complete. */
+	unsigned offload;
+
+	/* Required. One IP packet to write to the packet device, as iovecs (at most 101) that are
+	 * only valid during the call; off is NULL for a complete packet, else (only with
+	 * cfg.offload) says what the device must complete. Returns 0, or -errno when the packet
+	 * was dropped (TCP retransmits). */
+	int (*output)(void *user, const struct iovec *iov, int iovcnt, size_t total_len,
+		      const struct kt_netstack_offload *off);
 
 	/* Required. A SYN for a flow the netstack does not know. h is the handle the connection
 	 * will have: for ACCEPT and PENDING the owner sets its callbacks with
@@ -118,6 +149,7 @@ struct kt_netstack_stats {
 	uint64_t syn_timeouts;	  /* PENDING or half-open connections that timed out */
 	uint64_t tx_packets;	  /* packets handed to the output callback */
 	uint64_t tx_errors;	  /* output callback failures */
+	uint64_t probes_sent;	  /* liveness probes to idle connections (one a minute each) */
 	uint64_t conns_open;	  /* handles alive right now (gauge) */
 };
 
@@ -132,6 +164,9 @@ void kt_netstack_free(struct kt_netstack *ns);
  * counted; this never fails. Not to be called from inside a netstack callback (lwIP cannot be
  * re-entered); the owner's loop feeds packets only from its own event handlers. */
 void kt_netstack_input(struct kt_netstack *ns, const uint8_t *pkt, size_t len);
+
+/* Writes everything held for batching (see the file comment). Not from inside a callback. */
+void kt_netstack_flush(struct kt_netstack *ns);
 
 /* Milliseconds until kt_netstack_run_timers() should run: 0 = now, -1 = no timer needed. */
 int64_t kt_netstack_next_timeout_ms(struct kt_netstack *ns);
@@ -178,9 +213,9 @@ void kt_tcp_get_flow(const struct kt_tcp *h, struct kt_netstack_flow *out);
 /* Bytes kt_tcp_send() accepts right now (0 before `connected`, after shutdown_write, or while
  * the send queue is full). */
 size_t kt_tcp_send_room(const struct kt_tcp *h);
-/* Copies up to len bytes into the send queue and transmits. Returns the number of bytes taken
- * (0 when there is no room: wait for the sent callback), or -ENOTCONN before connected, -EPIPE
- * after shutdown_write or close. */
+/* Copies up to len bytes into the send queue; they leave by kt_netstack_flush(). Returns the number
+ * of bytes taken (0 when there is no room: wait for the sent callback), or -ENOTCONN before
+ * connected, -EPIPE after shutdown_write or close. */
 ssize_t kt_tcp_send(struct kt_tcp *h, const void *data, size_t len);
 /* The owner has forwarded n more of the received bytes: reopens the window by n. */
 void kt_tcp_recved(struct kt_tcp *h, size_t n);

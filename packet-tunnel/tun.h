@@ -5,10 +5,17 @@
  * until -EAGAIN, and writes packets with kt_tun_write() (one packet per call, as iovecs so a
  * pbuf chain goes out with one writev). The fd is non-blocking and close-on-exec.
  *
+ * Offloads (kt_tun_caps()): where the device can take them, a written TCP packet may carry a
+ * partial checksum that the kernel completes only if it ever needs one (local delivery does
+ * not), and may carry several TCP segments at once that the kernel treats as one large received
+ * segment (as if its own receive offload had merged them). Both save per-byte and per-packet work
+ * on the path that limits the tunnel's throughput (../docs/ARCHITECTURE.md, "Netstack").
+ *
  * Backends:
- *   - tun_linux.c: /dev/net/tun with IFF_TUN|IFF_NO_PI. The process itself sets the address,
- *     MTU, link state and the subnet route over rtnetlink (no external commands); kt_tun_close()
- *     removes the route and the device.
+ *   - tun_linux.c: /dev/net/tun with IFF_TUN|IFF_NO_PI|IFF_VNET_HDR (both offloads; without
+ *     IFF_VNET_HDR, on very old kernels, none). The process itself sets the address, MTU, link
+ *     state and the subnet route over rtnetlink (no external commands); kt_tun_close() removes
+ *     the route and the device.
  *   - tun_darwin.c (not written yet): a utun control socket (PF_SYSTEM/SYSPROTO_CONTROL,
  *     "com.apple.net.utun_control"). utun frames every packet with a 4-byte address family in
  *     network byte order; that backend adds it in kt_tun_write() (from the IP version nibble)
@@ -59,8 +66,35 @@ uint32_t kt_tun_mtu(const struct kt_tun *t);
 /* Reads one packet into buf (cap must exceed the MTU). Returns its length, -EAGAIN when no
  * packet is waiting, -EMSGSIZE if it was truncated (dropped), or another -errno. */
 ssize_t kt_tun_read(struct kt_tun *t, uint8_t *buf, size_t cap);
-/* Writes one packet given as iovecs. Returns 0 or -errno (-EAGAIN: device queue full). */
-int kt_tun_write(struct kt_tun *t, const struct iovec *iov, int iovcnt);
+/* What kt_tun_write() may be asked to do besides writing a complete packet. */
+enum {
+	KT_TUN_CAP_CSUM_PARTIAL = 1, /* struct kt_tun_offload with csum_* */
+	KT_TUN_CAP_TCP_SEGS = 2,     /* ... and seg_size > 0 */
+};
+unsigned kt_tun_caps(const struct kt_tun *t);
+
+/* How a written packet is incomplete. Only for IPv4 TCP packets. */
+struct kt_tun_offload {
+	/* The TCP checksum field (at csum_start + csum_offset) holds the folded, uncomplemented
+	 * sum of the pseudo header; the checksum over csum_start..end is still to be added. */
+	uint16_t csum_start;
+	uint16_t csum_offset;
+	/* IP + TCP header length. */
+	uint16_t hdr_len;
+	/* 0: one segment. Otherwise the packet carries consecutive segments of seg_size payload
+	 * bytes each (the last may be shorter) behind one header whose IP total length covers
+	 * them all (at most 65535 bytes). */
+	uint16_t seg_size;
+};
+
+/* Most iovecs kt_tun_write() takes. */
+#define KT_TUN_MAX_IOV 128
+
+/* Writes one packet given as iovecs; off is NULL for a complete packet and needs the matching
+ * capability otherwise. Returns 0 or -errno (-EAGAIN: device queue full; -EINVAL: too many
+ * iovecs or an offload the device cannot do). */
+int kt_tun_write(struct kt_tun *t, const struct iovec *iov, int iovcnt,
+		 const struct kt_tun_offload *off);
 
 /* Checks the system routing table for a route overlapping subnet/prefix_len (the default route
  * excepted). Returns 0 when there is none, -EEXIST with a message naming the route when there is

@@ -1,5 +1,12 @@
-/* tun_linux.c: the Linux backend of tun.h: /dev/net/tun (IFF_TUN|IFF_NO_PI) configured over
- * rtnetlink by the process itself.
+/* tun_linux.c: the Linux backend of tun.h: /dev/net/tun (IFF_TUN|IFF_NO_PI|IFF_VNET_HDR)
+ * configured over rtnetlink by the process itself.
+ *
+ * IFF_VNET_HDR puts a struct virtio_net_hdr (10 bytes, host byte order: we never set
+ * TUNSETVNETLE/BE) in front of every packet in both directions. Writing, it carries the
+ * offloads of tun.h (VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_GSO_TCPV4); reading, we ask for
+ * no offload (no TUNSETOFFLOAD), so the kernel hands us complete, unsegmented packets and the
+ * header only says so. The kernel accepts these headers on writes without any offload being
+ * negotiated: that is how a virtual machine's transmit offloads reach the host.
  *
  * Order in kt_tun_open(): check the routing table for an overlapping route (nothing created
  * yet), create the device, set MTU, add the /32 address, set the link up, add the subnet route.
@@ -17,6 +24,7 @@
 #include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <linux/virtio_net.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -34,6 +42,7 @@ struct kt_tun {
 	uint32_t local, subnet, mtu;
 	uint8_t prefix_len;
 	bool route_added;
+	bool vnet_hdr; /* every packet has a struct virtio_net_hdr in front */
 };
 
 /* A netlink request: header, one fixed struct, attributes. 512 bytes is plenty for ours. */
@@ -295,17 +304,26 @@ out:
 
 /* ---- device configuration ---- */
 
+/* Packets the kernel queues for us to read. The default (500) overflows when hundreds of apps'
+ * connections end at once (each FIN or RST is a packet), and a lost RST is never sent again:
+ * the connection would then stay open on our side until the netstack's liveness probe
+ * (netstack.c) finds it. Set with the MTU, before the link is up, because the queueing
+ * discipline takes its limit when the link comes up. */
+#define TUN_TXQLEN 8192u
+
 static int set_link(int ifindex, uint32_t mtu, bool up)
 {
 	struct ifinfomsg ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex};
 	struct nlreq r;
+	uint32_t txqlen = TUN_TXQLEN;
 
 	if (up) {
 		ifi.ifi_flags = IFF_UP;
 		ifi.ifi_change = IFF_UP;
 	}
 	nl_init(&r, RTM_NEWLINK, 0, &ifi, sizeof(ifi));
-	if (mtu && nl_attr(&r, IFLA_MTU, &mtu, sizeof(mtu)) != 0)
+	if (mtu && (nl_attr(&r, IFLA_MTU, &mtu, sizeof(mtu)) != 0 ||
+		    nl_attr(&r, IFLA_TXQLEN, &txqlen, sizeof(txqlen)) != 0))
 		return -ENOBUFS;
 	return nl_talk(&r);
 }
@@ -389,9 +407,17 @@ struct kt_tun *kt_tun_open(const struct kt_tun_config *cfg, char *err, size_t er
 		goto fail;
 	}
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strlen(name));
-	if (ioctl(t->fd, TUNSETIFF, &ifr) < 0) {
+	t->vnet_hdr = true;
+	rc = ioctl(t->fd, TUNSETIFF, &ifr);
+	if (rc < 0 && errno == EINVAL) {
+		/* A kernel without IFF_VNET_HDR (before 2.6.27): plain packets, no offloads. */
+		ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+		t->vnet_hdr = false;
+		rc = ioctl(t->fd, TUNSETIFF, &ifr);
+	}
+	if (rc < 0) {
 		if (errno == EPERM || errno == EACCES)
 			seterr(err, errlen,
 			       "not permitted to create TUN device %s: %s (needs root or "
@@ -469,11 +495,26 @@ uint32_t kt_tun_mtu(const struct kt_tun *t)
 	return t->mtu;
 }
 
+unsigned kt_tun_caps(const struct kt_tun *t)
+{
+	return t->vnet_hdr ? KT_TUN_CAP_CSUM_PARTIAL | KT_TUN_CAP_TCP_SEGS : 0;
+}
+
 ssize_t kt_tun_read(struct kt_tun *t, uint8_t *buf, size_t cap)
 {
-	for (;;) {
-		ssize_t n = read(t->fd, buf, cap);
+	struct virtio_net_hdr vh;
+	struct iovec iov[2] = {{&vh, sizeof(vh)}, {buf, cap}};
 
+	for (;;) {
+		ssize_t n = t->vnet_hdr ? readv(t->fd, iov, 2) : read(t->fd, buf, cap);
+
+		if (n >= 0 && t->vnet_hdr) {
+			/* Without negotiated offloads the header carries nothing we need: the
+			 * packet is complete and its checksums are set. */
+			if ((size_t)n < sizeof(vh))
+				return -EMSGSIZE;
+			n -= (ssize_t)sizeof(vh);
+		}
 		if (n >= 0)
 			return (size_t)n == cap ? -EMSGSIZE : n;
 		if (errno == EINTR)
@@ -482,8 +523,32 @@ ssize_t kt_tun_read(struct kt_tun *t, uint8_t *buf, size_t cap)
 	}
 }
 
-int kt_tun_write(struct kt_tun *t, const struct iovec *iov, int iovcnt)
+int kt_tun_write(struct kt_tun *t, const struct iovec *iov, int iovcnt,
+		 const struct kt_tun_offload *off)
 {
+	struct virtio_net_hdr vh;
+	struct iovec all[KT_TUN_MAX_IOV + 1];
+
+	if (iovcnt < 0 || iovcnt > KT_TUN_MAX_IOV || (off && !t->vnet_hdr))
+		return -EINVAL;
+	if (t->vnet_hdr) {
+		memset(&vh, 0, sizeof(vh));
+		if (off) {
+			vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+			vh.csum_start = off->csum_start;
+			vh.csum_offset = off->csum_offset;
+			vh.hdr_len = off->hdr_len;
+			if (off->seg_size) {
+				vh.gso_type = VIRTIO_NET_HDR_GSO_TCPV4;
+				vh.gso_size = off->seg_size;
+			}
+		}
+		all[0].iov_base = &vh;
+		all[0].iov_len = sizeof(vh);
+		memcpy(all + 1, iov, (size_t)iovcnt * sizeof(*iov));
+		iov = all;
+		iovcnt++;
+	}
 	for (;;) {
 		ssize_t n = writev(t->fd, iov, iovcnt);
 

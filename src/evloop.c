@@ -70,6 +70,8 @@ struct kt_evloop {
 	int stop_rd, stop_wr; /* self-pipe; stop_rd is watched like any fd */
 	volatile sig_atomic_t stop_req;
 	bool destroying; /* inside kt_evloop_free(): no more user callbacks */
+	kt_evloop_fn round_end;
+	void *round_end_arg;
 };
 
 static int loop_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -464,16 +466,25 @@ uint64_t kt_evloop_now_ms(const struct kt_evloop *l)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+void kt_evloop_set_round_end(struct kt_evloop *l, kt_evloop_fn fn, void *arg)
+{
+	l->round_end = fn;
+	l->round_end_arg = arg;
+}
+
 int kt_evloop_run(struct kt_evloop *l)
 {
 	int r = 0;
 
 	while (!l->stop_req) {
-		/* A timeout of 0 lets lws sleep until its next sul or fd event. */
+		/* A timeout of 0 lets lws sleep until its next sul or fd event. One call is one
+		 * poll and the service of everything it reported. */
 		if (lws_service(l->ctx, 0) < 0) {
 			r = -EIO;
 			break;
 		}
+		if (l->round_end)
+			l->round_end(l->round_end_arg);
 	}
 	l->stop_req = 0;
 	return r;

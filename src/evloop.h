@@ -38,7 +38,10 @@ bool kt_timer_armed(const struct kt_timer *t);
 void kt_timer_free(struct kt_timer *t); /* disarms; NULL is a no-op */
 
 uint64_t kt_evloop_now_ms(const struct kt_evloop *l); /* monotonic */
-int kt_evloop_run(struct kt_evloop *l);		      /* until kt_evloop_stop() */
-void kt_evloop_stop(struct kt_evloop *l);	      /* async-signal-safe */
+/* fn(arg) runs after every round of events and timers, before the loop waits again: for work
+ * batched during the round (the netstack's output). One hook; NULL removes it. */
+void kt_evloop_set_round_end(struct kt_evloop *l, kt_evloop_fn fn, void *arg);
+int kt_evloop_run(struct kt_evloop *l);	  /* until kt_evloop_stop() */
+void kt_evloop_stop(struct kt_evloop *l); /* async-signal-safe */
 
 #endif

@@ -372,15 +372,34 @@ static void ns_timer_fire(void *arg)
 	ns_kick(d);
 }
 
-static int ns_output(void *user, const struct iovec *iov, int iovcnt, size_t total_len)
+/* The end of every loop round: the netstack's batched output goes to the TUN device. */
+static void ns_round_end(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (!d->ns)
+		return;
+	kt_netstack_flush(d->ns);
+	ns_kick(d);
+}
+
+static int ns_output(void *user, const struct iovec *iov, int iovcnt, size_t total_len,
+		     const struct kt_netstack_offload *off)
 {
 	struct daemon *d = user;
+	struct kt_tun_offload to;
 	int r;
 
 	(void)total_len;
 	if (!d->tun)
 		return -ENODEV;
-	r = kt_tun_write(d->tun, iov, iovcnt);
+	if (off) {
+		to.csum_start = off->csum_start;
+		to.csum_offset = off->csum_offset;
+		to.hdr_len = off->hdr_len;
+		to.seg_size = off->seg_size;
+	}
+	r = kt_tun_write(d->tun, iov, iovcnt, off ? &to : NULL);
 	if (r == -EAGAIN)
 		d->tun_write_drops++; /* TCP retransmits; DNS clients retry */
 	return r;
@@ -891,6 +910,10 @@ static int setup(struct daemon *d)
 	nc.mtu = kt_tun_mtu(d->tun);
 	nc.user = d;
 	nc.output = ns_output;
+	if (kt_tun_caps(d->tun) & KT_TUN_CAP_CSUM_PARTIAL)
+		nc.offload |= KT_NETSTACK_OFFLOAD_CSUM;
+	if (kt_tun_caps(d->tun) & KT_TUN_CAP_TCP_SEGS)
+		nc.offload |= KT_NETSTACK_OFFLOAD_TCP_SEGS;
 	nc.accept = ns_accept;
 	nc.udp = ns_udp;
 	d->ns = kt_netstack_new(&nc);
@@ -898,6 +921,7 @@ static int setup(struct daemon *d)
 		kt_log_warnx("cannot create the netstack");
 		return -1;
 	}
+	kt_evloop_set_round_end(d->loop, ns_round_end, d);
 	fc.loop = d->loop;
 	fc.k8s = d->k8s;
 	fc.mapping = d->mapping;

@@ -80,10 +80,9 @@ echo "  (a) $DIRECT   (b) kubectl 1.33 port-forward 127.0.0.1:$PF_PORT   (c) $WE
 # --- idle CPU ----------------------------------------------------------------------------------
 # idle_cpu LABEL: kubetund's utime+stime ticks and poll wakeups over IDLE_SECS of no traffic.
 # Wakeups are counted with strace (returns of poll-family calls), split into timer expiries
-# (poll returned 0: kubetund's own timers) and I/O (an fd was ready: with the fake cluster that
-# is mostly its watch BOOKMARK events, which it sends every second on each watch; a real API
-# server sends them about once a minute). Without strace, perf's syscall tracepoints give the
-# total only.
+# (poll returned 0: kubetund's own timers) and I/O (an fd was ready: mostly the watches'
+# BOOKMARK events, about one a minute per watch from the fake as from a real API server).
+# Without strace, perf's syscall tracepoints give the total only.
 declare -A IDLE_TICKS=() IDLE_WAKE=() IDLE_TIMER=()
 idle_cpu() {
 	local t0 t1 wk=- tm=-

@@ -2,7 +2,7 @@
  * behind it, serving every VIP of the subnet, without Kubernetes.
  *
  *   tun_echo [--name kt%d] [--subnet 198.19.0.0/16] [--local 198.19.0.1] [--dns 198.19.0.53]
- *            [--mtu 16384]
+ *            [--mtu 16384] [--no-offload]
  *
  * Services, on every VIP:
  *   port 80   tiny HTTP/1.0 server: "GET /bytes/N" answers N bytes of the pattern i % 251,
@@ -62,6 +62,7 @@ struct delayed {
 static struct kt_netstack *g_ns;
 static struct kt_tun *g_tun;
 static volatile sig_atomic_t g_stop;
+static bool g_offload = true; /* --no-offload: plain packets even where the device has offloads */
 static struct delayed g_delayed[4096];
 static size_t g_ndelayed;
 static struct conn *g_conns;
@@ -80,11 +81,20 @@ static void on_signal(int sig)
 	g_stop = 1;
 }
 
-static int out_cb(void *user, const struct iovec *iov, int iovcnt, size_t total)
+static int out_cb(void *user, const struct iovec *iov, int iovcnt, size_t total,
+		  const struct kt_netstack_offload *off)
 {
+	struct kt_tun_offload to;
+
 	(void)user;
 	(void)total;
-	return kt_tun_write(g_tun, iov, iovcnt);
+	if (!off)
+		return kt_tun_write(g_tun, iov, iovcnt, NULL);
+	to.csum_start = off->csum_start;
+	to.csum_offset = off->csum_offset;
+	to.hdr_len = off->hdr_len;
+	to.seg_size = off->seg_size;
+	return kt_tun_write(g_tun, iov, iovcnt, &to);
 }
 
 static void conn_free(struct conn *c)
@@ -377,6 +387,11 @@ int main(int argc, char **argv)
 	for (i = 1; i < argc; i += 2) {
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (!strcmp(argv[i], "--no-offload")) {
+			g_offload = false;
+			i--; /* takes no value */
+			continue;
+		}
 		if (!v)
 			goto usage;
 		if (!strcmp(argv[i], "--name")) {
@@ -419,6 +434,10 @@ int main(int argc, char **argv)
 	nc.dns_ip = dns;
 	nc.mtu = (uint32_t)mtu;
 	nc.output = out_cb;
+	if (g_offload && (kt_tun_caps(g_tun) & KT_TUN_CAP_CSUM_PARTIAL))
+		nc.offload |= KT_NETSTACK_OFFLOAD_CSUM;
+	if (g_offload && (kt_tun_caps(g_tun) & KT_TUN_CAP_TCP_SEGS))
+		nc.offload |= KT_NETSTACK_OFFLOAD_TCP_SEGS;
 	nc.accept = accept_cb;
 	nc.udp = udp_cb;
 	g_ns = kt_netstack_new(&nc);
@@ -458,6 +477,7 @@ int main(int argc, char **argv)
 		run_delayed();
 		if (kt_netstack_next_timeout_ms(g_ns) == 0)
 			kt_netstack_run_timers(g_ns);
+		kt_netstack_flush(g_ns);
 	}
 	{
 		struct kt_netstack_stats st;
@@ -477,6 +497,6 @@ int main(int argc, char **argv)
 	return 0;
 usage:
 	fprintf(stderr, "usage: tun_echo [--name N] [--subnet A.B.C.D/P] [--local IP] [--dns IP] "
-			"[--mtu N]\n");
+			"[--mtu N] [--no-offload]\n");
 	return 2;
 }

@@ -10,9 +10,11 @@
  *   3  the clock advances by bytes[0] * 20 ms and timers run
  *   4  an owner action on a known handle: send, recved, shutdown, close, abort, syn_complete
  *   5  a UDP datagram from the DNS VIP (kt_netstack_udp_send)
- * The config byte chooses the accept verdicts (refuse/accept/pending, rotating) and whether the
- * owner releases received bytes at once. Each input gets a fresh netstack that is freed at the
- * end, so teardown with live connections is fuzzed too. */
+ * The config byte chooses the accept verdicts (refuse/accept/pending, rotating), whether the
+ * owner releases received bytes at once, the MTU (0x40), device offloads (0x80: partial
+ * checksums and multi-segment packets, so txbatch.c is fuzzed too) and whether output is
+ * flushed after every record or only at the end (0x08). Each input gets a fresh netstack that is
+ * freed at the end, so teardown with live connections is fuzzed too. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,14 +38,28 @@ static void forget(struct kt_tcp *h)
 			g_h[i] = NULL;
 }
 
-static int out_cb(void *user, const struct iovec *iov, int n, size_t total)
+/* Checks what a device would rely on: the lengths add up, the IP total length is the packet's,
+ * and offload metadata points inside the header. A violation aborts (a finding). */
+static int out_cb(void *user, const struct iovec *iov, int n, size_t total,
+		  const struct kt_netstack_offload *off)
 {
 	size_t sum = 0;
 
 	(void)user;
 	for (int i = 0; i < n; i++)
 		sum += iov[i].iov_len;
-	return sum == total ? 0 : -EINVAL;
+	if (sum != total || n < 1 || n > 101 || total > 65535)
+		__builtin_trap();
+	if (off) {
+		const uint8_t *h = iov[0].iov_base;
+
+		if (!(g_cfg & 0x80) || iov[0].iov_len < off->hdr_len || off->hdr_len < 40 ||
+		    off->csum_start + off->csum_offset + 2u > off->hdr_len || h[9] != 6 ||
+		    (size_t)(h[2] << 8 | h[3]) != total ||
+		    (off->seg_size && total - off->hdr_len <= off->seg_size))
+			__builtin_trap();
+	}
+	return 0;
 }
 
 static uint64_t clock_cb(void *user)
@@ -213,6 +229,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_cfg = data[0];
 	if (g_cfg & 0x40)
 		c.mtu = 16384;
+	if (g_cfg & 0x80)
+		c.offload = KT_NETSTACK_OFFLOAD_CSUM | KT_NETSTACK_OFFLOAD_TCP_SEGS;
 	g_nsyn = 0;
 	g_now = 5000;
 	memset(g_h, 0, sizeof(g_h));
@@ -263,6 +281,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 						     len - 4);
 			break;
 		}
+		if (!(g_cfg & 0x08))
+			kt_netstack_flush(g_ns);
 	}
 	kt_netstack_free(g_ns);
 	g_ns = NULL;
