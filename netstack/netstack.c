@@ -57,9 +57,9 @@
  * (lwIP itself gives up on SYN_RCVD after TCP_SYN_RCVD_TIMEOUT = 20 s). */
 #define HANDSHAKE_TIMEOUT_MS 25000u
 #define DEFAULT_PENDING_TIMEOUT_MS 10000u
-/* How often idle connections are probed for a client that is gone (sweep()). One wakeup a
- * minute while connections exist, none without. */
-#define SWEEP_INTERVAL_MS 60000u
+/* How often idle connections are probed for a client that is gone (sweep()), unless
+ * configured. One wakeup a minute while connections exist, none without. */
+#define DEFAULT_PROBE_INTERVAL_MS 60000u
 #define DEFAULT_MAX_CONNS 65536u
 /* A pbuf chain longer than this is copied into one buffer before output. */
 #define MAX_IOV 64
@@ -1045,7 +1045,7 @@ static bool lwip_has_work(void)
 
 /* The liveness sweep: an idle connection whose client is gone (its RST lost, say: RSTs are
  * never retransmitted) would otherwise stay open forever, since lwIP's keepalive needs the tick
- * we stop. Every SWEEP_INTERVAL_MS each idle connection gets one keepalive probe (RFC 1122
+ * we stop. Every probe_interval_ms each idle connection gets one keepalive probe (RFC 1122
  * 4.2.3.6: an ACK for old data); a live client answers with an ACK, the kernel answers a dead
  * one with RST, which ends the connection. */
 static void sweep(struct kt_netstack *ns)
@@ -1083,7 +1083,7 @@ int64_t kt_netstack_next_timeout_ms(struct kt_netstack *ns)
 		int64_t d;
 
 		if (!ns->sweep_at)
-			ns->sweep_at = now + SWEEP_INTERVAL_MS;
+			ns->sweep_at = now + ns->cfg.probe_interval_ms;
 		d = ns->sweep_at > now ? (int64_t)(ns->sweep_at - now) : 0;
 		if (t < 0 || d < t)
 			t = d;
@@ -1332,6 +1332,8 @@ struct kt_netstack *kt_netstack_new(const struct kt_netstack_config *cfg)
 		ns->cfg.max_conns = DEFAULT_MAX_CONNS;
 	if (!ns->cfg.pending_timeout_ms)
 		ns->cfg.pending_timeout_ms = DEFAULT_PENDING_TIMEOUT_MS;
+	if (!ns->cfg.probe_interval_ms)
+		ns->cfg.probe_interval_ms = DEFAULT_PROBE_INTERVAL_MS;
 	ns->mask = 0xffffffffu << (32 - cfg->prefix_len);
 	ns->net = cfg->subnet & ns->mask;
 	ns->bcast = ns->net | ~ns->mask;

@@ -108,6 +108,10 @@ struct kt_netstack_config {
 	/* Opaque pointer handed to every callback below. */
 	void *user;
 
+	/* How often idle connections get a liveness probe (a keepalive ACK: the kernel answers
+	 * RST for a client that is gone, which ends the connection). 0: 60000 ms. */
+	uint32_t probe_interval_ms;
+
 	/* KT_NETSTACK_OFFLOAD_* the output callback may be handed. 0: every packet is complete. */
 	unsigned offload;
 

@@ -12,6 +12,8 @@ PACKAGES=(
   xz-utils dpkg-dev debian-archive-keyring
   # tests: real peers
   curl openssl iproute2 python3 python3-kubernetes valgrind procps dnsutils
+  # tests: dropping RSTs into the tunnel inside a test's namespace (test_tunnel_liveness.sh)
+  nftables
   # tests: a private system bus for systemd-resolved (unpacked, never installed, by the test)
   dbus-daemon
   # benchmarks (tests/bench/bench_tunnel.sh): DNS load, idle wakeup counting

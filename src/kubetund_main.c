@@ -2,7 +2,8 @@
  *
  *   kubetund [--profile FILE] [--kubeconfig F] [--context C] [--tun NAME] [--subnet CIDR]
  *            [--dns-ip IP] [--mtu N] [--cluster-domain D] [--state-dir DIR] [--socket PATH]
- *            [--no-system-dns] [--exec-as-uid UID --exec-as-gid GID] [-v]
+ *            [--no-system-dns] [--probe-interval S] [--exec-as-uid UID --exec-as-gid GID]
+ *            [-v]
  *
  * Runs in the foreground on one thread: the event loop (evloop.h, libwebsockets underneath)
  * serves the TUN fd, the netstack's timer, the informers and every port-forward stream.
@@ -70,6 +71,7 @@ struct opts {
 	uint32_t subnet, dns_ip;
 	uint8_t prefix;
 	uint32_t mtu;
+	uint32_t probe_ms; /* --probe-interval; 0: the netstack's default */
 	int verbose;
 	bool no_sysdns;
 	bool exec_as; /* --exec-as-uid and --exec-as-gid given */
@@ -118,7 +120,7 @@ static void on_signal(int sig)
 static const char usage_text[] =
     "usage: " PROG " [--profile FILE] [--kubeconfig FILE] [--context NAME] [--tun NAME]\n"
     "       [--subnet CIDR] [--dns-ip IP] [--mtu N] [--cluster-domain DOMAIN]\n"
-    "       [--state-dir DIR] [--socket PATH] [--no-system-dns]\n"
+    "       [--state-dir DIR] [--socket PATH] [--no-system-dns] [--probe-interval S]\n"
     "       [--exec-as-uid UID --exec-as-gid GID] [-v]\n"
     "\n"
     "Routes a VIP subnet into a TUN device and forwards every connection to a VIP to a ready\n"
@@ -137,6 +139,8 @@ static const char usage_text[] =
     "                          (default /var/lib/kubetun)\n"
     "  --socket PATH           control socket (default " KT_CONTROL_DEFAULT_PATH ")\n"
     "  --no-system-dns         do not register the DNS VIP with systemd-resolved\n"
+    "  --probe-interval S      probe idle app connections every S seconds, 1..3600, so\n"
+    "                          those of apps that vanished end (default 60)\n"
     "  --exec-as-uid UID       run exec credential plugins as this user (with\n"
     "  --exec-as-gid GID       --exec-as-gid; what `sudo kubetun up` passes)\n"
     "  -v                      verbose (repeat for more)\n";
@@ -207,6 +211,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		O_STATE,
 		O_SOCKET,
 		O_NOSYSDNS,
+		O_PROBE,
 		O_EXECUID,
 		O_EXECGID,
 		O_HELP
@@ -223,6 +228,7 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	    {"state-dir", required_argument, NULL, O_STATE},
 	    {"socket", required_argument, NULL, O_SOCKET},
 	    {"no-system-dns", no_argument, NULL, O_NOSYSDNS},
+	    {"probe-interval", required_argument, NULL, O_PROBE},
 	    {"exec-as-uid", required_argument, NULL, O_EXECUID},
 	    {"exec-as-gid", required_argument, NULL, O_EXECGID},
 	    {"help", no_argument, NULL, O_HELP},
@@ -294,6 +300,15 @@ static void parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_NOSYSDNS:
 			o->no_sysdns = true;
+			break;
+		case O_PROBE:
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || v < 1 || v > 3600)
+				usage_error(
+				    "--probe-interval takes seconds from 1 to 3600, not \"%s\"",
+				    optarg);
+			o->probe_ms = (uint32_t)v * 1000u;
 			break;
 		case O_EXECUID:
 		case O_EXECGID:
@@ -908,6 +923,7 @@ static int setup(struct daemon *d)
 	nc.prefix_len = d->o.prefix;
 	nc.dns_ip = d->o.dns_ip;
 	nc.mtu = kt_tun_mtu(d->tun);
+	nc.probe_interval_ms = d->o.probe_ms;
 	nc.user = d;
 	nc.output = ns_output;
 	if (kt_tun_caps(d->tun) & KT_TUN_CAP_CSUM_PARTIAL)
