@@ -85,6 +85,8 @@ struct kt_k8s {
 	SSL_CTX *ssl;		  /* ours; lws borrows it */
 	struct kt_execcred *exec; /* NULL unless the user has exec and no token */
 	char *exec_cert;	  /* PEM of the exec-provided client certificate in ssl */
+	/* The latest TLS session the server gave us (pf.c resumes it; see on_new_session). */
+	SSL_SESSION *tls_session;
 	char vhname[32];
 	char hosthdr[300];	      /* Host header, and (lws 4.1) the SNI name */
 	char verifyname[256];	      /* the name the server certificate must carry */
@@ -234,6 +236,50 @@ struct kt_evloop *kt_k8s_loop(struct kt_k8s *k)
 SSL_CTX *kt_k8s_ssl_ctx(struct kt_k8s *k)
 {
 	return k->ssl;
+}
+
+/* TLS session resumption for the port-forward streams. Each stream is a new TLS connection to
+ * the same API server; resuming the latest session (TLS 1.3 ticket or TLS 1.2 session) skips
+ * the certificate exchange and its verification on both sides, which is most of a stream's
+ * setup cost. The server's certificate was verified, against the same context, when the
+ * session was made. Sessions come from every connection on our context (lws's too) through
+ * OpenSSL's new-session callback; only the latest is kept. */
+static int k8s_ctx_idx = -1;
+
+static int on_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct kt_k8s *k = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), k8s_ctx_idx);
+	SSL_SESSION *copy;
+
+	if (!k)
+		return 0;
+	/* A copy: OpenSSL marks the connection's own session object not resumable when that
+	 * connection ends without a TLS close_notify, as port-forward streams usually do. */
+	copy = SSL_SESSION_dup(sess);
+	if (!copy)
+		return 0;
+	SSL_SESSION_free(k->tls_session);
+	k->tls_session = copy;
+	return 0; /* OpenSSL keeps (and frees) its own reference */
+}
+
+static int k8s_enable_resumption(struct kt_k8s *k)
+{
+	if (k8s_ctx_idx < 0)
+		k8s_ctx_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	if (k8s_ctx_idx < 0 || SSL_CTX_set_ex_data(k->ssl, k8s_ctx_idx, k) != 1)
+		return -1;
+	/* Client side only, and no internal cache: on_new_session is the cache. */
+	SSL_CTX_set_session_cache_mode(k->ssl,
+				       SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(k->ssl, on_new_session);
+	return 0;
+}
+
+void kt_k8s_tls_resume(struct kt_k8s *k, SSL *ssl)
+{
+	if (k->tls_session && SSL_SESSION_is_resumable(k->tls_session))
+		SSL_set_session(ssl, k->tls_session);
 }
 
 const char *kt_k8s_host_header(const struct kt_k8s *k)
@@ -497,6 +543,9 @@ int kt_k8s_prepare_auth(struct kt_k8s *k, char *err, size_t errcap)
 		}
 		free(k->exec_cert);
 		k->exec_cert = copy;
+		/* A resumed session would keep presenting the old certificate's identity. */
+		SSL_SESSION_free(k->tls_session);
+		k->tls_session = NULL;
 	}
 	return 0;
 }
@@ -1174,6 +1223,10 @@ struct kt_k8s *kt_k8s_new(struct kt_evloop *loop, const struct kt_kubeconfig *kc
 	k->ssl = ssl_new(kc, k->verifyname, err, errcap);
 	if (!k->ssl)
 		goto fail;
+	if (k8s_enable_resumption(k) < 0) {
+		snprintf(err, errcap, "TLS context: out of memory");
+		goto fail;
+	}
 	if (kc->exec && !kc->token) {
 		k->exec = kt_execcred_new(kc, NULL);
 		if (!k->exec) {
@@ -1215,6 +1268,7 @@ void kt_k8s_free(struct kt_k8s *k)
 	while (k->children)
 		k->children->abandon(k->children);
 	kt_evloop_lws_vhost_free(k->vh);
+	SSL_SESSION_free(k->tls_session);
 	SSL_CTX_free(k->ssl);
 	kt_execcred_free(k->exec);
 	free(k->exec_cert);

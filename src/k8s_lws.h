@@ -89,6 +89,9 @@ void kt_k8s_probe_cancel(struct kt_k8s_probe *p); /* fn is not called; NULL is a
  * credentials that lws connections use. */
 #define KT_K8S_USER_AGENT "kubetun/0.1"
 SSL_CTX *kt_k8s_ssl_ctx(struct kt_k8s *k);
+/* Offers the latest session the server gave this client for resumption (before the
+ * handshake); the server may decline, and the handshake is then a full one. */
+void kt_k8s_tls_resume(struct kt_k8s *k, SSL *ssl);
 const char *kt_k8s_host_header(const struct kt_k8s *k);
 /* tls-server-name, else the server host unless it is an address literal (then NULL). */
 const char *kt_k8s_sni(const struct kt_k8s *k);

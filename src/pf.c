@@ -102,7 +102,8 @@ struct kt_pf_stream {
 
 	int fd;
 	bool watched;
-	unsigned ev; /* events asked of the loop */
+	bool tls_resumed; /* the handshake resumed a session (kt_pf_tls_resumed) */
+	unsigned ev;	  /* events asked of the loop */
 	SSL *ssl;
 	bool rd_wants_write, wr_wants_read; /* SSL_read/SSL_write blocked on the other way */
 	bool eof;			    /* the server closed the connection */
@@ -410,6 +411,7 @@ static bool pf_connect(struct kt_pf_stream *s)
 		SSL_set_tlsext_host_name(s->ssl, name);
 	}
 	SSL_set_alpn_protos(s->ssl, (const unsigned char *)"\x08http/1.1", 9);
+	kt_k8s_tls_resume(s->k, s->ssl);
 	SSL_set_connect_state(s->ssl);
 	if (connect(s->fd, (struct sockaddr *)&sa, salen) == 0) {
 		s->st = PF_TLS;
@@ -977,6 +979,7 @@ static bool pf_handshake(struct kt_pf_stream *s, bool *gone)
 			return false;
 		}
 		s->st = PF_UPGRADE;
+		s->tls_resumed = SSL_session_reused(s->ssl) == 1;
 		kt_buf_init(&s->hdrs, PF_HDR_MAX + PF_BODY_MAX);
 	}
 	if (s->st == PF_UPGRADE || s->st == PF_BODY) {
@@ -1350,4 +1353,9 @@ void kt_pf_stream_free(struct kt_pf_stream *s)
 		return;
 	}
 	pf_destroy(s);
+}
+
+bool kt_pf_tls_resumed(const struct kt_pf_stream *s)
+{
+	return s && s->tls_resumed;
 }

@@ -42,5 +42,8 @@ void kt_pf_pause_rx(struct kt_pf_stream *s, bool paused);
 /* Closes the WebSocket (close frame 1000); on_close follows. */
 void kt_pf_close(struct kt_pf_stream *s);
 void kt_pf_stream_free(struct kt_pf_stream *s); /* NULL is a no-op; no callbacks after it */
+/* The stream's TLS handshake resumed an earlier session with the API server (k8s_lws.h,
+ * kt_k8s_tls_resume): no certificate exchange was needed. False before the handshake. */
+bool kt_pf_tls_resumed(const struct kt_pf_stream *s);
 
 #endif

@@ -192,7 +192,9 @@ static void client_free(struct client *c)
 
 static const char get_root[] = "GET / HTTP/1.1\r\nHost: pod\r\nConnection: close\r\n\r\n";
 
-/* GET / on debug:8080; the request is queued before the stream is even connected. */
+/* GET / on debug:8080 twice; the request is queued before the stream is even connected. The
+ * second stream resumes the TLS session of the first (no certificate exchange) and is
+ * authenticated all the same, also with a client certificate. */
 static void get_root_with(const char *auth)
 {
 	struct fc_child f;
@@ -201,22 +203,26 @@ static void get_root_with(const char *auth)
 
 	KT_REQUIRE(fc_child_start(&f, auth, NULL));
 	KT_REQUIRE(client_new(&c, f.kc));
-	st_init(&t, c.l);
-	t.s = kt_pf_open(c.k, "default", "debug", 8080, &ops, &t);
-	KT_REQUIRE(t.s);
-	KT_CHECK_INT_EQ(kt_pf_send(t.s, (const uint8_t *)get_root, sizeof(get_root) - 1), 0);
-	KT_CHECK(fc_run_until(c.l, closed, &t, 10000));
-	KT_CHECK_INT_EQ(t.opens, 1);
-	KT_CHECK_INT_EQ(t.errors, 0);
-	kt_buf_append(&t.in, "", 1);
-	const char *resp = (const char *)kt_buf_peek(&t.in);
-	KT_CHECK(strncmp(resp, "HTTP/1.1 200", 12) == 0);
-	KT_CHECK(strstr(resp, "\r\n\r\npod=debug namespace=default port=8080\n") != NULL);
-	/* Closed by the pod: no more sending. */
-	KT_CHECK_INT_EQ(kt_pf_send(t.s, (const uint8_t *)"x", 1), -EPIPE);
-	KT_CHECK_INT_EQ(kt_pf_send_room(t.s), 0);
-	kt_pf_stream_free(t.s);
-	st_fini(&t);
+	for (int i = 0; i < 2; i++) {
+		st_init(&t, c.l);
+		t.s = kt_pf_open(c.k, "default", "debug", 8080, &ops, &t);
+		KT_REQUIRE(t.s);
+		KT_CHECK_INT_EQ(kt_pf_send(t.s, (const uint8_t *)get_root, sizeof(get_root) - 1),
+				0);
+		KT_CHECK(fc_run_until(c.l, closed, &t, 10000));
+		KT_CHECK_INT_EQ(t.opens, 1);
+		KT_CHECK_INT_EQ(t.errors, 0);
+		kt_buf_append(&t.in, "", 1);
+		const char *resp = (const char *)kt_buf_peek(&t.in);
+		KT_CHECK(strncmp(resp, "HTTP/1.1 200", 12) == 0);
+		KT_CHECK(strstr(resp, "\r\n\r\npod=debug namespace=default port=8080\n") != NULL);
+		/* Closed by the pod: no more sending. */
+		KT_CHECK_INT_EQ(kt_pf_send(t.s, (const uint8_t *)"x", 1), -EPIPE);
+		KT_CHECK_INT_EQ(kt_pf_send_room(t.s), 0);
+		KT_CHECK_INT_EQ(kt_pf_tls_resumed(t.s), i == 1);
+		kt_pf_stream_free(t.s);
+		st_fini(&t);
+	}
 	client_free(&c);
 	fc_child_stop(&f);
 }
