@@ -349,24 +349,52 @@ static int call(struct kt_evloop *l, struct kt_k8s *k, const char *method, const
 	return call_body(l, k, method, path, NULL, r);
 }
 
+/* A fake cluster, a loop, a client with the cluster's kubeconfig and one with its admin
+ * token (for /fake/v1/ faults). */
+struct two_clients {
+	struct fc_child f;
+	struct kt_kubeconfig *akc;
+	struct kt_evloop *l;
+	struct kt_k8s *k, *adm;
+};
+
+static bool two_clients_start(struct two_clients *t, const char *const *extra)
+{
+	char err[512];
+
+	memset(t, 0, sizeof(*t));
+	if (!fc_child_start(&t->f, "cert", extra))
+		return false;
+	t->akc = fc_token_kubeconfig(&t->f, "admin", NULL, true, NULL, t->f.admin_token);
+	t->l = t->akc ? kt_evloop_new(err, sizeof(err)) : NULL;
+	t->k = t->l ? kt_k8s_new(t->l, t->f.kc, err, sizeof(err)) : NULL;
+	t->adm = t->k ? kt_k8s_new(t->l, t->akc, err, sizeof(err)) : NULL;
+	return t->adm != NULL;
+}
+
+static void two_clients_stop(struct two_clients *t)
+{
+	kt_k8s_free(t->adm);
+	kt_k8s_free(t->k);
+	kt_evloop_free(t->l);
+	kt_kubeconfig_free(t->akc);
+	fc_child_stop(&t->f);
+}
+
 KT_TEST(informer_lists_watches_survives_an_outage)
 {
-	struct fc_child f;
+	struct two_clients tc;
 	struct inf s = {0};
 	struct resp r;
-	char err[512];
 	struct kt_k8s_health h;
 
-	KT_REQUIRE(fc_child_start(&f, "cert", NULL));
-	struct kt_kubeconfig *akc =
-	    fc_token_kubeconfig(&f, "admin", NULL, true, NULL, f.admin_token);
-	KT_REQUIRE(akc);
-	struct kt_evloop *l = kt_evloop_new(err, sizeof(err));
-	KT_REQUIRE(l);
-	struct kt_k8s *k = kt_k8s_new(l, f.kc, err, sizeof(err));
-	struct kt_k8s *adm = kt_k8s_new(l, akc, err, sizeof(err));
-	KT_REQUIRE(k && adm);
-	KT_CHECK_STR_EQ(kt_k8s_server(k), f.url);
+	if (!two_clients_start(&tc, NULL)) {
+		two_clients_stop(&tc);
+		KT_REQUIRE(!"fake cluster and clients");
+	}
+	struct kt_evloop *l = tc.l;
+	struct kt_k8s *k = tc.k, *adm = tc.adm;
+	KT_CHECK_STR_EQ(kt_k8s_server(k), tc.f.url);
 
 	s.w = kt_k8s_watch_start(k, "/api/v1/namespaces/data/pods", "app=kafka", &inf_ops, &s);
 	KT_REQUIRE(s.w);
@@ -395,7 +423,7 @@ KT_TEST(informer_lists_watches_survives_an_outage)
 
 	/* An API outage: the watch breaks, the informer reports it and keeps retrying... */
 	KT_CHECK_INT_EQ(call(l, adm, "POST", "/fake/v1/outage?seconds=2", &r), 200);
-	snprintf(s.want_error, sizeof(s.want_error), "connect to %s: connection refused", f.url);
+	snprintf(s.want_error, sizeof(s.want_error), "connect to %s: connection refused", tc.f.url);
 	KT_CHECK(fc_run_until(l, inf_saw_want_error, &s, 5000));
 	kt_k8s_health(k, &h);
 	KT_CHECK(h.last_error[0] != '\0');
@@ -420,11 +448,61 @@ KT_TEST(informer_lists_watches_survives_an_outage)
 	kt_k8s_health(k, &h);
 	KT_CHECK_INT_EQ(h.watches, 0);
 
-	kt_k8s_free(adm);
-	kt_k8s_free(k);
-	kt_evloop_free(l);
-	kt_kubeconfig_free(akc);
-	fc_child_stop(&f);
+	two_clients_stop(&tc);
+}
+
+static int g_syncs_before;
+
+static bool inf_relisted(void *arg)
+{
+	return ((struct inf *)arg)->syncs > g_syncs_before;
+}
+
+/* 410 Expired, both ways an API server says it (protocol.md 5.6): an ERROR event inside the
+ * watch stream (the fake's /fake/v1/watch/expire, as after an etcd compaction), and an HTTP
+ * 410 when the informer resumes from a resourceVersion the server no longer keeps (--history 1
+ * and several changes during an outage). Each time the informer lists again, completely, and
+ * its watch then works. */
+KT_TEST(informer_relists_after_410_expired)
+{
+	static const char *const extra[] = {"--history",	  "1",	 "--grace-ms", "100",
+					    "--replace-delay-ms", "100", NULL};
+	struct two_clients tc;
+	struct inf s = {0};
+	struct resp r;
+
+	if (!two_clients_start(&tc, extra)) {
+		two_clients_stop(&tc);
+		KT_REQUIRE(!"fake cluster and clients");
+	}
+	struct kt_evloop *l = tc.l;
+	struct kt_k8s *k = tc.k, *adm = tc.adm;
+	s.w = kt_k8s_watch_start(k, "/api/v1/namespaces/data/pods", "app=kafka", &inf_ops, &s);
+	KT_REQUIRE(s.w);
+	KT_REQUIRE(fc_run_until(l, inf_synced, &s, 10000));
+	KT_CHECK_INT_EQ(s.syncs, 1);
+
+	/* In-stream ERROR 410: a second list, then events flow again. */
+	g_syncs_before = s.syncs;
+	KT_CHECK_INT_EQ(call(l, adm, "POST", "/fake/v1/watch/expire", &r), 200);
+	KT_CHECK(fc_run_until(l, inf_relisted, &s, 10000));
+	KT_CHECK_INT_EQ(s.nitems, 3);
+	KT_CHECK_INT_EQ(s.errors, 0); /* a re-list is routine, not an error */
+	KT_CHECK_INT_EQ(call(l, k, "DELETE", "/api/v1/namespaces/data/pods/kafka-1", &r), 200);
+	KT_CHECK(fc_run_until(l, inf_replaced, &s, 10000));
+
+	/* HTTP 410: kafka-2 goes and comes back while the API is out; with one event of history
+	 * the informer's resourceVersion is gone when it reconnects. */
+	fc_run_for(l, 500);
+	g_syncs_before = s.syncs;
+	KT_CHECK_INT_EQ(call(l, k, "DELETE", "/api/v1/namespaces/data/pods/kafka-2", &r), 200);
+	KT_CHECK_INT_EQ(call(l, adm, "POST", "/fake/v1/outage?seconds=2", &r), 200);
+	KT_CHECK(fc_run_until(l, inf_relisted, &s, 15000));
+	KT_CHECK_INT_EQ(s.nitems, 3);
+	KT_CHECK(!strcmp(s.items[2], "kafka-2")); /* the replacement, listed */
+
+	kt_k8s_watch_stop(s.w);
+	two_clients_stop(&tc);
 }
 
 KT_TEST(requests_are_cancelled_and_freed_with_the_client)

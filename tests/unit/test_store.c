@@ -301,6 +301,34 @@ KT_TEST(history_bounded_estale)
 	fc_store_free(s);
 }
 
+/* --history N and the compaction of /fake/v1/watch/expire. */
+KT_TEST(history_limit_and_compaction)
+{
+	struct fc_store *s = fc_store_new();
+	int err = 0, n = 0;
+
+	for (int i = 0; i < 10; i++)
+		KT_REQUIRE(fc_store_put(s, FC_KIND_POD, mkobj("ns", i % 2 ? "a" : "b", NULL)) == 0);
+	fc_store_set_history(s, 3); /* keeps 8..10: replay from 7 works, 6 is too old */
+	KT_CHECK(!fc_store_watch(s, FC_KIND_POD, NULL, 6, count_fn, &n, &err));
+	KT_CHECK_INT_EQ(err, -ESTALE);
+	KT_CHECK(fc_store_watch(s, FC_KIND_POD, NULL, 7, count_fn, &n, &err));
+	KT_CHECK_INT_EQ(n, 3);
+	KT_REQUIRE(fc_store_put(s, FC_KIND_POD, mkobj("ns", "a", NULL)) == 0); /* rv 11 */
+	KT_CHECK(!fc_store_watch(s, FC_KIND_POD, NULL, 7, count_fn, &n, &err));
+	KT_CHECK_INT_EQ(err, -ESTALE);
+	/* Compaction: only the current resourceVersion can resume. */
+	fc_store_compact(s);
+	KT_CHECK(!fc_store_watch(s, FC_KIND_POD, NULL, 10, count_fn, &n, &err));
+	KT_CHECK_INT_EQ(err, -ESTALE);
+	n = 0;
+	KT_CHECK(fc_store_watch(s, FC_KIND_POD, NULL, 11, count_fn, &n, &err));
+	KT_CHECK_INT_EQ(n, 0);
+	KT_REQUIRE(fc_store_put(s, FC_KIND_POD, mkobj("ns", "b", NULL)) == 0); /* rv 12, live */
+	KT_CHECK_INT_EQ(n, 2); /* this watch and the one from 7 */
+	fc_store_free(s);
+}
+
 /* Watchers that unwatch themselves or others from inside a callback. */
 struct killer {
 	struct fc_store *s;

@@ -1050,7 +1050,7 @@ static void watch_send(struct watch *w, const char *type, const cJSON *obj)
 
 	if (w->dead || watch_begin(w))
 		goto kill;
-	if (w->table && strcmp(type, "BOOKMARK") != 0) {
+	if (w->table && strcmp(type, "BOOKMARK") != 0 && strcmp(type, "ERROR") != 0) {
 		t = table_new(w->r, fc_store_rv(w->api->cl->store), !w->table_columns_sent);
 		if (!t)
 			goto kill;
@@ -1168,6 +1168,41 @@ static void watch_bookmark(void *arg)
 }
 
 /* timeoutSeconds elapsed: finish the response cleanly and hand the conn back (keep-alive). */
+void fc_api_expire_watches(struct fc_cluster *cl)
+{
+	struct fc_api *api = api_of(cl);
+	struct watch *w, *next;
+	char msg[128];
+
+	fc_store_compact(cl->store);
+	snprintf(msg, sizeof(msg), "The resourceVersion for the provided watch is too old.");
+	for (w = api->watches; w; w = next) {
+		cJSON *o = cJSON_CreateObject();
+		struct fc_conn *c = w->c;
+
+		next = w->next;
+		if (w->dead || !o) {
+			cJSON_Delete(o);
+			continue;
+		}
+		/* The shape an API server sends (protocol.md 5.6): a Status as the object. */
+		cJSON_AddStringToObject(o, "kind", "Status");
+		cJSON_AddStringToObject(o, "apiVersion", "v1");
+		cJSON_AddObjectToObject(o, "metadata");
+		cJSON_AddStringToObject(o, "status", "Failure");
+		cJSON_AddStringToObject(o, "message", msg);
+		cJSON_AddStringToObject(o, "reason", "Expired");
+		cJSON_AddNumberToObject(o, "code", 410);
+		watch_send(w, "ERROR", o);
+		cJSON_Delete(o);
+		if (w->dead)
+			continue; /* the conn's on_close frees it */
+		fc_http_chunked_end(c);
+		watch_free(w);
+		fc_http_resume(c);
+	}
+}
+
 static void watch_timeout(void *arg)
 {
 	struct watch *w = arg;

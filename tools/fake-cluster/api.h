@@ -18,6 +18,9 @@ int fc_api_init(struct fc_cluster *cl, char *err, size_t errcap);
 void fc_api_fini(struct fc_cluster *cl);
 void fc_api_handle(struct fc_cluster *cl, struct fc_conn *c, const struct fc_http_req *req);
 /* Fault: flip a pod's Ready condition (and its EndpointSlice entries). 0 or -ENOENT. */
+/* As after an etcd compaction: the watch history is dropped and every open watch gets an
+ * ERROR event (Status 410 Expired) and ends, so clients must list again. */
+void fc_api_expire_watches(struct fc_cluster *cl);
 int fc_api_set_pod_ready(struct fc_cluster *cl, const char *ns, const char *name, bool ready);
 
 #endif

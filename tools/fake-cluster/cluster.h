@@ -8,6 +8,7 @@
 #define FC_CLUSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct fc_loop;
@@ -27,6 +28,7 @@ struct fc_options {
 	uint64_t grace_ms;	   /* Terminating → gone after a pod delete, default 1000 */
 	uint64_t replace_delay_ms; /* controller recreates a deleted pod after, default 500 */
 	uint64_t bookmark_ms;	   /* BOOKMARK interval of idle watches, default 60000 */
+	size_t history;		   /* watch events kept for resuming; 0: the store's 4096 */
 	int verbosity;
 };
 

@@ -247,6 +247,13 @@ void fc_faults_handle(struct fc_cluster *cl, struct fc_conn *c, const struct fc_
 			fc_portforward_drop_all(cl);
 			respond_state(cl, c, NULL);
 		}
+	} else if (strcmp(p, "/fake/v1/watch/expire") == 0) {
+		if (method_is(c, req, "POST")) {
+			kt_log_info("fault: expiring every watch (410) at resourceVersion %llu",
+				    (unsigned long long)fc_store_rv(cl->store));
+			fc_api_expire_watches(cl);
+			respond_state(cl, c, NULL);
+		}
 	} else if (strcmp(p, "/fake/v1/stats") == 0) {
 		if (method_is(c, req, "GET"))
 			do_stats(cl, c);

@@ -5,6 +5,8 @@
  *   POST /fake/v1/portforward/reject?code=C&message=M reject port-forward with a Status
  *                                              (code=0 clears)
  *   POST /fake/v1/portforward/drop             end every port-forward session now
+ *   POST /fake/v1/watch/expire                 compact the watch history and end every watch
+ *                                              with an ERROR event (410 Expired)
  *   POST /fake/v1/namespaces/NS/pods/NAME/ready?value=true|false   set a pod Ready/NotReady
  *   GET  /fake/v1/stats                        counters as JSON
  * Every answer is JSON; errors are Status objects. */

@@ -32,7 +32,8 @@
 static const char help_text[] =
     "usage: " PROG " --fixture FILE [--listen ADDR:PORT] --kubeconfig-out FILE\n"
     "       [--auth cert|token|exec] [--ca-out FILE] [--nodes N] [--tls-san NAME]\n"
-    "       [--grace-ms N] [--replace-delay-ms N] [--bookmark-ms N] [--pod-listen ADDR:PORT] [-v]\n"
+    "       [--grace-ms N] [--replace-delay-ms N] [--bookmark-ms N] [--history N] [--pod-listen "
+    "ADDR:PORT] [-v]\n"
     "\n"
     "A fake Kubernetes API server that real kubectl accepts. It serves the objects of FILE\n"
     "(multi-document Kubernetes YAML) over HTTPS with its own CA, simulates their pods, and\n"
@@ -53,6 +54,8 @@ static const char help_text[] =
     "  --replace-delay-ms N    a controller replaces a deleted pod after this (default 500)\n"
     "  --bookmark-ms N         BOOKMARK interval of idle watches (default 60000, about what\n"
     "                          a real API server sends; the first one comes after 200 ms)\n"
+    "  --history N             watch events kept for resuming (1..4096, default 4096); a\n"
+    "                          watch from an older resourceVersion gets 410 Expired\n"
     "  --pod-listen ADDR:PORT  also serve the simulated pod backend directly on this TCP\n"
     "                          address (plain HTTP, pod \"direct\" in namespace \"bench\", port =\n"
     "                          the bound port; port 0 picks one and prints \"pod-listen ADDR\"):\n"
@@ -145,6 +148,7 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 		O_GRACE,
 		O_REPL,
 		O_BOOKMARK,
+		O_HISTORY,
 		O_PODLISTEN
 	};
 	static const struct option longopts[] = {
@@ -158,6 +162,7 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 	    {"grace-ms", required_argument, NULL, O_GRACE},
 	    {"replace-delay-ms", required_argument, NULL, O_REPL},
 	    {"bookmark-ms", required_argument, NULL, O_BOOKMARK},
+	    {"history", required_argument, NULL, O_HISTORY},
 	    {"pod-listen", required_argument, NULL, O_PODLISTEN},
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
@@ -212,6 +217,9 @@ static void parse_args(int argc, char **argv, struct fc_options *opt, const char
 		case O_BOOKMARK:
 			opt->bookmark_ms = parse_num("--bookmark-ms", optarg, 100, 3600000);
 			break;
+		case O_HISTORY:
+			opt->history = (size_t)parse_num("--history", optarg, 1, 4096);
+			break;
 		case O_PODLISTEN:
 			*pod_listen = optarg;
 			break;
@@ -254,6 +262,8 @@ int main(int argc, char **argv)
 		kt_log_warnx("out of memory");
 		goto out;
 	}
+	if (cl.opt.history)
+		fc_store_set_history(cl.store, cl.opt.history);
 	if (fc_api_init(&cl, err, sizeof(err)) < 0) {
 		/* The fixture's own one-line FILE:LINE:COL message, as is. */
 		fprintf(stderr, "%s\n", err[0] ? err : "cannot load the fixture");

@@ -62,7 +62,8 @@ struct fc_store {
 	uint64_t rv;
 	struct event hist[FC_STORE_HISTORY];
 	size_t hist_head, hist_len; /* oldest event at hist_head */
-	uint64_t evicted_rv;	    /* newest resourceVersion no longer in the history */
+	size_t hist_max;     /* at most this many events kept (--history), <= FC_STORE_HISTORY */
+	uint64_t evicted_rv; /* newest resourceVersion no longer in the history */
 	struct fc_watch *watches;
 	int dispatching;
 	struct event *pend; /* events waiting for delivery (each holds a snapshot reference) */
@@ -147,7 +148,36 @@ static size_t table_find(const struct table *t, const char *ns, const char *name
 
 struct fc_store *fc_store_new(void)
 {
-	return calloc(1, sizeof(struct fc_store));
+	struct fc_store *s = calloc(1, sizeof(struct fc_store));
+
+	if (s)
+		s->hist_max = FC_STORE_HISTORY;
+	return s;
+}
+
+/* Drops the oldest event of the history. */
+static void evict_oldest(struct fc_store *s)
+{
+	struct event *old = &s->hist[s->hist_head];
+
+	s->evicted_rv = old->rv;
+	snap_unref(old->snap);
+	s->hist_head = (s->hist_head + 1) % FC_STORE_HISTORY;
+	s->hist_len--;
+}
+
+void fc_store_set_history(struct fc_store *s, size_t n)
+{
+	s->hist_max = n < 1 ? 1 : n > FC_STORE_HISTORY ? FC_STORE_HISTORY : n;
+	while (s->hist_len > s->hist_max)
+		evict_oldest(s);
+}
+
+void fc_store_compact(struct fc_store *s)
+{
+	while (s->hist_len)
+		evict_oldest(s);
+	s->evicted_rv = s->rv;
 }
 
 static void watch_free(struct fc_watch *w)
@@ -344,14 +374,8 @@ static void record(struct fc_store *s, enum fc_kind kind, enum fc_event_type typ
 {
 	struct event ev = {kind, type, s->rv, sn};
 
-	if (s->hist_len == FC_STORE_HISTORY) {
-		struct event *old = &s->hist[s->hist_head];
-
-		s->evicted_rv = old->rv;
-		snap_unref(old->snap);
-		s->hist_head = (s->hist_head + 1) % FC_STORE_HISTORY;
-		s->hist_len--;
-	}
+	if (s->hist_len == s->hist_max)
+		evict_oldest(s);
 	s->hist[(s->hist_head + s->hist_len) % FC_STORE_HISTORY] = ev;
 	snap_ref(sn);
 	s->hist_len++;

@@ -34,6 +34,11 @@ typedef void (*fc_watch_fn)(void *arg, enum fc_event_type type, const cJSON *obj
 
 struct fc_store *fc_store_new(void);
 void fc_store_free(struct fc_store *s);
+/* Keep at most n events of history (1..4096; default 4096): watches resuming from an older
+ * resourceVersion get -ESTALE (an API server's 410 after etcd compaction). */
+void fc_store_set_history(struct fc_store *s, size_t n);
+/* Forgets the whole history: only watches from the current resourceVersion can resume. */
+void fc_store_compact(struct fc_store *s);
 
 uint64_t fc_store_rv(const struct fc_store *s);
 const cJSON *fc_store_get(const struct fc_store *s, enum fc_kind kind, const char *ns,
