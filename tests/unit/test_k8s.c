@@ -465,8 +465,8 @@ static bool inf_relisted(void *arg)
  * its watch then works. */
 KT_TEST(informer_relists_after_410_expired)
 {
-	static const char *const extra[] = {"--history",	  "1",	 "--grace-ms", "100",
-					    "--replace-delay-ms", "100", NULL};
+	static const char *const extra[] = {"--history",	  "1",	 "--grace-ms", "500",
+					    "--replace-delay-ms", "300", NULL};
 	struct two_clients tc;
 	struct inf s = {0};
 	struct resp r;
@@ -491,15 +491,18 @@ KT_TEST(informer_relists_after_410_expired)
 	KT_CHECK_INT_EQ(call(l, k, "DELETE", "/api/v1/namespaces/data/pods/kafka-1", &r), 200);
 	KT_CHECK(fc_run_until(l, inf_replaced, &s, 10000));
 
-	/* HTTP 410: kafka-2 goes and comes back while the API is out; with one event of history
-	 * the informer's resourceVersion is gone when it reconnects. */
-	fc_run_for(l, 500);
+	/* HTTP 410: kafka-0 and kafka-2 go (after 500 ms of Terminating) and come back while the
+	 * API is out: several events, and with one event of history the informer's
+	 * resourceVersion is gone when it reconnects. */
+	fc_run_for(l, 1500);
 	g_syncs_before = s.syncs;
+	KT_CHECK_INT_EQ(call(l, k, "DELETE", "/api/v1/namespaces/data/pods/kafka-0", &r), 200);
 	KT_CHECK_INT_EQ(call(l, k, "DELETE", "/api/v1/namespaces/data/pods/kafka-2", &r), 200);
 	KT_CHECK_INT_EQ(call(l, adm, "POST", "/fake/v1/outage?seconds=2", &r), 200);
 	KT_CHECK(fc_run_until(l, inf_relisted, &s, 15000));
 	KT_CHECK_INT_EQ(s.nitems, 3);
-	KT_CHECK(!strcmp(s.items[2], "kafka-2")); /* the replacement, listed */
+	/* The replacements, listed. */
+	KT_CHECK(!strcmp(s.items[0], "kafka-0") && !strcmp(s.items[2], "kafka-2"));
 
 	kt_k8s_watch_stop(s.w);
 	two_clients_stop(&tc);

@@ -9,10 +9,7 @@
  * and ends by closing the conn (or, after timeoutSeconds, by finishing the chunked body and
  * giving the conn back to the HTTP layer). A watch whose client does not read is aborted
  * rather than buffered without bound. Watch state is owned by the api and freed on the conn's
- * on_close, on timeout, or in fc_api_fini.
- *
- * cluster.h has no slot for this module's state, so the state is found from the cluster
- * pointer through a small registry (one entry per fc_api_init). */
+ * on_close, on timeout, or in fc_api_fini. The module's state hangs off cl->api. */
 #include "api.h"
 
 #include <errno.h>
@@ -63,21 +60,14 @@ static const char *const groups[] = {"apps", "discovery.k8s.io"};
 struct watch;
 
 struct fc_api {
-	struct fc_api *next;
 	struct fc_cluster *cl;
 	struct fc_controller *ctl;
 	struct watch *watches;
 };
 
-static struct fc_api *registry;
-
 static struct fc_api *api_of(const struct fc_cluster *cl)
 {
-	for (struct fc_api *a = registry; a; a = a->next) {
-		if (a->cl == cl)
-			return a;
-	}
-	return NULL;
+	return cl->api;
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -2129,20 +2119,17 @@ int fc_api_init(struct fc_cluster *cl, char *err, size_t errcap)
 			return e;
 		}
 	}
-	api->next = registry;
-	registry = api;
+	cl->api = api;
 	return 0;
 }
 
 void fc_api_fini(struct fc_cluster *cl)
 {
-	struct fc_api *api = api_of(cl), **pp;
+	struct fc_api *api = api_of(cl);
 
 	if (!api)
 		return;
-	for (pp = &registry; *pp != api; pp = &(*pp)->next)
-		;
-	*pp = api->next;
+	cl->api = NULL;
 	/* Watches still open (no server, or conns not yet closed): detach them from their conns
 	 * is not possible here, so only free the state; the server drops conns before this. */
 	while (api->watches)

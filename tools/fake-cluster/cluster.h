@@ -16,6 +16,7 @@ struct fc_store;
 struct fc_pki;
 struct fc_server;
 struct fc_portforward;
+struct fc_api;
 
 struct fc_options {
 	const char *fixture_path;
@@ -48,6 +49,7 @@ struct fc_cluster {
 	struct fc_pki *pki;
 	struct fc_server *server;
 	struct fc_portforward *pf;
+	struct fc_api *api; /* api.c's state (fc_api_init) */
 	struct fc_faults faults;
 };
 
