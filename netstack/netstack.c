@@ -387,8 +387,8 @@ static void lwip_busy(struct kt_netstack *ns)
 /* ---- output ---- */
 
 /* Writes one packet through the owner's output callback, counted. */
-static int emit_now(void *arg, const struct iovec *iov, int n, size_t total,
-		    const struct kt_netstack_offload *off)
+static void emit_now(void *arg, const struct iovec *iov, int n, size_t total,
+		     const struct kt_tun_offload *off)
 {
 	struct kt_netstack *ns = arg;
 
@@ -396,7 +396,6 @@ static int emit_now(void *arg, const struct iovec *iov, int n, size_t total,
 		ns->st.tx_packets++;
 	else
 		ns->st.tx_errors++;
-	return 0;
 }
 
 /* A complete packet: whatever TCP output is held goes first, so the order never changes. */
@@ -1344,9 +1343,8 @@ struct kt_netstack *kt_netstack_new(const struct kt_netstack_config *cfg)
 	ns->buckets = calloc(ns->nbuckets, sizeof(*ns->buckets));
 	if (!ns->buckets)
 		goto fail;
-	if (cfg->offload & KT_NETSTACK_OFFLOAD_CSUM) {
-		ns->txb = kt_txbatch_new(emit_now, ns,
-					 (cfg->offload & KT_NETSTACK_OFFLOAD_TCP_SEGS) != 0);
+	if (cfg->offload & KT_TUN_CAP_CSUM_PARTIAL) {
+		ns->txb = kt_txbatch_new(emit_now, ns, (cfg->offload & KT_TUN_CAP_TCP_SEGS) != 0);
 		if (!ns->txb)
 			goto fail;
 	}

@@ -41,6 +41,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "tun_offload.h"
+
 /* TCP receive window: the most received-but-unreleased bytes a connection can hold. */
 #define KT_NETSTACK_RCV_WINDOW 65535u
 /* The most bytes kt_tcp_send() can have queued and unacknowledged per connection. */
@@ -70,26 +72,6 @@ enum kt_netstack_verdict {
 	KT_NETSTACK_PENDING = 2,
 };
 
-/* Offloads the packet device takes (kt_netstack_config.offload), see struct
- * kt_netstack_offload. */
-enum {
-	/* TCP packets may leave with a partial checksum for the device to complete. */
-	KT_NETSTACK_OFFLOAD_CSUM = 1,
-	/* ... and one packet may carry several TCP segments (needs KT_NETSTACK_OFFLOAD_CSUM). */
-	KT_NETSTACK_OFFLOAD_TCP_SEGS = 2,
-};
-
-/* How an output packet is incomplete (same meaning as struct kt_tun_offload): the TCP checksum
- * field at csum_start + csum_offset holds the folded pseudo-header sum and the device adds the
- * sum of bytes csum_start..end; hdr_len is the IP + TCP header length; seg_size > 0 means the
- * payload is several segments of seg_size bytes (the last may be shorter). */
-struct kt_netstack_offload {
-	uint16_t csum_start;
-	uint16_t csum_offset;
-	uint16_t hdr_len;
-	uint16_t seg_size;
-};
-
 struct kt_netstack_config {
 	/* The VIP subnet: every destination inside it is ours. The network and broadcast
 	 * addresses of the subnet are never accepted. */
@@ -112,7 +94,8 @@ struct kt_netstack_config {
 	 * RST for a client that is gone, which ends the connection). 0: 60000 ms. */
 	uint32_t probe_interval_ms;
 
-	/* KT_NETSTACK_OFFLOAD_* the output callback may be handed. 0: every packet is complete. */
+	/* The packet device's KT_TUN_CAP_* (tun_offload.h): what the output callback may be
+	 * handed besides complete packets. TCP_SEGS needs CSUM_PARTIAL. 0: complete packets. */
 	unsigned offload;
 
 	/* Required. One IP packet to write to the packet device, as iovecs (at most 101) that are
@@ -120,7 +103,7 @@ struct kt_netstack_config {
 	 * cfg.offload) says what the device must complete. Returns 0, or -errno when the packet
 	 * was dropped (TCP retransmits). */
 	int (*output)(void *user, const struct iovec *iov, int iovcnt, size_t total_len,
-		      const struct kt_netstack_offload *off);
+		      const struct kt_tun_offload *off);
 
 	/* Required. A SYN for a flow the netstack does not know. h is the handle the connection
 	 * will have: for ACCEPT and PENDING the owner sets its callbacks with

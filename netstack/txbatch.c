@@ -128,7 +128,7 @@ static void release(struct kt_txbatch *b)
 
 void kt_txbatch_flush(struct kt_txbatch *b)
 {
-	struct kt_netstack_offload off;
+	struct kt_tun_offload off;
 	uint8_t *th = b->hdr + b->ihl;
 
 	if (!b->nheld)
@@ -230,10 +230,10 @@ void kt_txbatch_tcp(struct kt_txbatch *b, struct pbuf *p)
 	/* Not a data segment that can be held (or a flat one): the held ones go first. */
 	kt_txbatch_flush(b);
 	{
-		struct kt_netstack_offload off = {.csum_start = (uint16_t)ihl,
-						  .csum_offset = 16,
-						  .hdr_len = (uint16_t)hdr_len,
-						  .seg_size = 0};
+		struct kt_tun_offload off = {.csum_start = (uint16_t)ihl,
+					     .csum_offset = 16,
+					     .hdr_len = (uint16_t)hdr_len,
+					     .seg_size = 0};
 		struct iovec iov[1 + MAX_PAYLOAD_IOV];
 		int n = 1;
 		uint8_t *flat = NULL;

@@ -3,7 +3,7 @@
  *
  * It owns the TCP packets lwIP has produced but that are not written yet. With offload on, lwIP
  * leaves every TCP checksum to the device (NETIF_CHECKSUM_GEN_TCP off): each TCP packet goes out
- * with the pseudo-header sum in its checksum field and a struct kt_netstack_offload saying so.
+ * with the pseudo-header sum in its checksum field and a struct kt_tun_offload saying so.
  * Consecutive data segments of one connection (the same addresses, ports, ACK and window,
  * contiguous sequence numbers, equal size but for the last) are held and written as one packet
  * of up to 64 KiB that the device treats as several segments; any other packet, or
@@ -18,16 +18,16 @@
 #include <stddef.h>
 #include <sys/uio.h>
 
-#include "netstack.h"
+#include "tun_offload.h"
 
 struct pbuf;
 struct kt_txbatch;
 
-/* Writes one packet; returns 0 or -errno (the packet is lost; TCP retransmits). */
-typedef int (*kt_txbatch_emit_fn)(void *arg, const struct iovec *iov, int iovcnt, size_t total_len,
-				  const struct kt_netstack_offload *off);
+/* Writes one packet (a failure loses it; TCP retransmits). */
+typedef void (*kt_txbatch_emit_fn)(void *arg, const struct iovec *iov, int iovcnt, size_t total_len,
+				   const struct kt_tun_offload *off);
 
-/* segments: allow several segments per written packet (KT_NETSTACK_OFFLOAD_TCP_SEGS). */
+/* segments: allow several segments per written packet (KT_TUN_CAP_TCP_SEGS). */
 struct kt_txbatch *kt_txbatch_new(kt_txbatch_emit_fn emit, void *arg, int segments);
 /* Drops held segments unwritten (their pbuf references are released). NULL is a no-op. */
 void kt_txbatch_free(struct kt_txbatch *b);

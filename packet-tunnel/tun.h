@@ -38,6 +38,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "tun_offload.h"
+
 struct kt_tun;
 
 struct kt_tun_config {
@@ -66,26 +68,9 @@ uint32_t kt_tun_mtu(const struct kt_tun *t);
 /* Reads one packet into buf (cap must exceed the MTU). Returns its length, -EAGAIN when no
  * packet is waiting, -EMSGSIZE if it was truncated (dropped), or another -errno. */
 ssize_t kt_tun_read(struct kt_tun *t, uint8_t *buf, size_t cap);
-/* What kt_tun_write() may be asked to do besides writing a complete packet. */
-enum {
-	KT_TUN_CAP_CSUM_PARTIAL = 1, /* struct kt_tun_offload with csum_* */
-	KT_TUN_CAP_TCP_SEGS = 2,     /* ... and seg_size > 0 */
-};
+/* What kt_tun_write() may be asked to do besides writing a complete packet: KT_TUN_CAP_*
+ * (tun_offload.h). */
 unsigned kt_tun_caps(const struct kt_tun *t);
-
-/* How a written packet is incomplete. Only for IPv4 TCP packets. */
-struct kt_tun_offload {
-	/* The TCP checksum field (at csum_start + csum_offset) holds the folded, uncomplemented
-	 * sum of the pseudo header; the checksum over csum_start..end is still to be added. */
-	uint16_t csum_start;
-	uint16_t csum_offset;
-	/* IP + TCP header length. */
-	uint16_t hdr_len;
-	/* 0: one segment. Otherwise the packet carries consecutive segments of seg_size payload
-	 * bytes each (the last may be shorter) behind one header whose IP total length covers
-	 * them all (at most 65535 bytes). */
-	uint16_t seg_size;
-};
 
 /* Most iovecs kt_tun_write() takes. */
 #define KT_TUN_MAX_IOV 128

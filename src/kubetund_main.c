@@ -399,22 +399,15 @@ static void ns_round_end(void *arg)
 }
 
 static int ns_output(void *user, const struct iovec *iov, int iovcnt, size_t total_len,
-		     const struct kt_netstack_offload *off)
+		     const struct kt_tun_offload *off)
 {
 	struct daemon *d = user;
-	struct kt_tun_offload to;
 	int r;
 
 	(void)total_len;
 	if (!d->tun)
 		return -ENODEV;
-	if (off) {
-		to.csum_start = off->csum_start;
-		to.csum_offset = off->csum_offset;
-		to.hdr_len = off->hdr_len;
-		to.seg_size = off->seg_size;
-	}
-	r = kt_tun_write(d->tun, iov, iovcnt, off ? &to : NULL);
+	r = kt_tun_write(d->tun, iov, iovcnt, off);
 	if (r == -EAGAIN)
 		d->tun_write_drops++; /* TCP retransmits; DNS clients retry */
 	return r;
@@ -926,10 +919,7 @@ static int setup(struct daemon *d)
 	nc.probe_interval_ms = d->o.probe_ms;
 	nc.user = d;
 	nc.output = ns_output;
-	if (kt_tun_caps(d->tun) & KT_TUN_CAP_CSUM_PARTIAL)
-		nc.offload |= KT_NETSTACK_OFFLOAD_CSUM;
-	if (kt_tun_caps(d->tun) & KT_TUN_CAP_TCP_SEGS)
-		nc.offload |= KT_NETSTACK_OFFLOAD_TCP_SEGS;
+	nc.offload = kt_tun_caps(d->tun);
 	nc.accept = ns_accept;
 	nc.udp = ns_udp;
 	d->ns = kt_netstack_new(&nc);

@@ -82,19 +82,11 @@ static void on_signal(int sig)
 }
 
 static int out_cb(void *user, const struct iovec *iov, int iovcnt, size_t total,
-		  const struct kt_netstack_offload *off)
+		  const struct kt_tun_offload *off)
 {
-	struct kt_tun_offload to;
-
 	(void)user;
 	(void)total;
-	if (!off)
-		return kt_tun_write(g_tun, iov, iovcnt, NULL);
-	to.csum_start = off->csum_start;
-	to.csum_offset = off->csum_offset;
-	to.hdr_len = off->hdr_len;
-	to.seg_size = off->seg_size;
-	return kt_tun_write(g_tun, iov, iovcnt, &to);
+	return kt_tun_write(g_tun, iov, iovcnt, off);
 }
 
 static void conn_free(struct conn *c)
@@ -434,10 +426,7 @@ int main(int argc, char **argv)
 	nc.dns_ip = dns;
 	nc.mtu = (uint32_t)mtu;
 	nc.output = out_cb;
-	if (g_offload && (kt_tun_caps(g_tun) & KT_TUN_CAP_CSUM_PARTIAL))
-		nc.offload |= KT_NETSTACK_OFFLOAD_CSUM;
-	if (g_offload && (kt_tun_caps(g_tun) & KT_TUN_CAP_TCP_SEGS))
-		nc.offload |= KT_NETSTACK_OFFLOAD_TCP_SEGS;
+	nc.offload = g_offload ? kt_tun_caps(g_tun) : 0;
 	nc.accept = accept_cb;
 	nc.udp = udp_cb;
 	g_ns = kt_netstack_new(&nc);

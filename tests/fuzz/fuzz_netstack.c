@@ -41,7 +41,7 @@ static void forget(struct kt_tcp *h)
 /* Checks what a device would rely on: the lengths add up, the IP total length is the packet's,
  * and offload metadata points inside the header. A violation aborts (a finding). */
 static int out_cb(void *user, const struct iovec *iov, int n, size_t total,
-		  const struct kt_netstack_offload *off)
+		  const struct kt_tun_offload *off)
 {
 	size_t sum = 0;
 
@@ -230,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (g_cfg & 0x40)
 		c.mtu = 16384;
 	if (g_cfg & 0x80)
-		c.offload = KT_NETSTACK_OFFLOAD_CSUM | KT_NETSTACK_OFFLOAD_TCP_SEGS;
+		c.offload = KT_TUN_CAP_CSUM_PARTIAL | KT_TUN_CAP_TCP_SEGS;
 	g_nsyn = 0;
 	g_now = 5000;
 	memset(g_h, 0, sizeof(g_h));

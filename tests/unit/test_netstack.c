@@ -44,7 +44,7 @@ static uint16_t fold16(uint32_t s);
  * segments of seg_size payload bytes, each with its own lengths, sequence number and checksums
  * (what the kernel's segmentation would do before a client sees them). Every resulting packet is
  * captured on its own, so the tests below check the same segments in both modes. */
-static int capture(const uint8_t *b, size_t len, const struct kt_netstack_offload *off)
+static int capture(const uint8_t *b, size_t len, const struct kt_tun_offload *off)
 {
 	struct pkt *p;
 	size_t hl, seg, pay, done;
@@ -106,7 +106,7 @@ static int capture(const uint8_t *b, size_t len, const struct kt_netstack_offloa
 }
 
 static int out_cb(void *user, const struct iovec *iov, int n, size_t total,
-		  const struct kt_netstack_offload *off)
+		  const struct kt_tun_offload *off)
 {
 	static uint8_t flat[66000];
 	size_t len = 0;
@@ -258,7 +258,7 @@ static struct kt_netstack *setup_with(uint32_t mtu, uint32_t max_conns)
 	g_offload = g_force_offload || (env && !strcmp(env, "1"));
 	g_offloaded = g_multiseg = g_calls = 0;
 	if (g_offload)
-		c.offload = KT_NETSTACK_OFFLOAD_CSUM | KT_NETSTACK_OFFLOAD_TCP_SEGS;
+		c.offload = KT_TUN_CAP_CSUM_PARTIAL | KT_TUN_CAP_TCP_SEGS;
 	kt_netstack_free(g_ns);
 	if (!g_out)
 		g_out = malloc(sizeof(*g_out) * MAX_OUT);
