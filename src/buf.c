@@ -2,6 +2,8 @@
 #include "buf.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +64,27 @@ int kt_buf_append(struct kt_buf *b, const void *p, size_t n)
 		return -ENOMEM;
 	memcpy(dst, p, n);
 	b->len += n;
+	return 0;
+}
+
+int kt_buf_printf(struct kt_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+	uint8_t *dst;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	dst = kt_buf_reserve(b, (size_t)n + 1); /* vsnprintf writes a NUL too */
+	if (!dst)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	kt_buf_commit(b, (size_t)n);
 	return 0;
 }
 

@@ -24,6 +24,8 @@ void kt_buf_init(struct kt_buf *b, size_t limit);
 void kt_buf_fini(struct kt_buf *b);
 /* 0, -ENOBUFS (would exceed limit) or -ENOMEM. */
 int kt_buf_append(struct kt_buf *b, const void *p, size_t n);
+/* printf onto the tail. 0, -EINVAL (bad format) or -ENOMEM (also beyond the limit). */
+int kt_buf_printf(struct kt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Reserve n writable bytes at the tail; commit with kt_buf_commit(). NULL on failure. */
 uint8_t *kt_buf_reserve(struct kt_buf *b, size_t n);
 void kt_buf_commit(struct kt_buf *b, size_t n);

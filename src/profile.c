@@ -14,7 +14,6 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -712,38 +711,6 @@ struct kt_profile *kt_profile_load(const char *path, char *err, size_t errcap)
 
 /* ---- writer ---- */
 
-__attribute__((format(printf, 2, 3))) static int put(struct kt_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	uint8_t *w = kt_buf_reserve(b, (size_t)n + 1);
-	if (!w)
-		return -ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf((char *)w, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	kt_buf_commit(b, (size_t)n);
-	return 0;
-}
-
-/* A YAML double-quoted scalar. Only '"' and '\' need escapes: the values written are validated
- * names or contexts without control characters. */
-static int put_quoted(struct kt_buf *b, const char *s)
-{
-	int r = kt_buf_append(b, "\"", 1);
-	for (; r == 0 && *s; s++) {
-		if (*s == '"' || *s == '\\')
-			r = kt_buf_append(b, "\\", 1);
-		if (r == 0)
-			r = kt_buf_append(b, s, 1);
-	}
-	return r ? r : kt_buf_append(b, "\"", 1);
-}
-
 static bool str_eq(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -769,37 +736,36 @@ char *kt_profile_to_yaml(const struct kt_profile *p)
 	struct kt_buf b;
 	int r = 0;
 	kt_buf_init(&b, OUT_LIMIT);
-	r = put(&b, "# kubetun profile\n");
+	r = kt_buf_printf(&b, "# kubetun profile\n");
 	if (!r && p->context) {
-		r = put(&b, "context: ");
-		r = r ? r : put_quoted(&b, p->context);
-		r = r ? r : put(&b, "\n");
+		r = kt_buf_printf(&b, "context: ");
+		r = r ? r : kt_yaml_put_quoted(&b, p->context);
+		r = r ? r : kt_buf_printf(&b, "\n");
 	}
 	if (!r && p->namespace) {
-		r = put(&b, "namespace: ");
-		r = r ? r : put_quoted(&b, p->namespace);
-		r = r ? r : put(&b, "\n");
+		r = kt_buf_printf(&b, "namespace: ");
+		r = r ? r : kt_yaml_put_quoted(&b, p->namespace);
+		r = r ? r : kt_buf_printf(&b, "\n");
 	}
-	r = r ? r : put(&b, p->nforwards ? "forwards:\n" : "forwards: []\n");
+	r = r ? r : kt_buf_printf(&b, p->nforwards ? "forwards:\n" : "forwards: []\n");
 	for (size_t i = 0; !r && i < p->nforwards; i++) {
 		const struct kt_profile_forward *f = &p->forwards[i];
-		r = put(&b, "  - target: \"%s/", kt_profile_kind_name(f->kind));
+		r = kt_buf_printf(&b, "  - target: \"%s/", kt_profile_kind_name(f->kind));
 		/* The name is validated below (by parsing the output back); quoting keeps a
 		 * bad one from changing the document's structure meanwhile. */
-		for (const char *s = f->name; !r && s && *s; s++)
-			r = (*s == '"' || *s == '\\') ? put(&b, "\\%c", *s)
-						      : kt_buf_append(&b, s, 1);
-		r = r ? r : put(&b, "\"\n");
+		if (!r && f->name)
+			r = kt_yaml_put_escaped(&b, f->name);
+		r = r ? r : kt_buf_printf(&b, "\"\n");
 		if (!r && f->namespace) {
-			r = put(&b, "    namespace: ");
-			r = r ? r : put_quoted(&b, f->namespace);
-			r = r ? r : put(&b, "\n");
+			r = kt_buf_printf(&b, "    namespace: ");
+			r = r ? r : kt_yaml_put_quoted(&b, f->namespace);
+			r = r ? r : kt_buf_printf(&b, "\n");
 		}
 		if (!r && f->nports) {
-			r = put(&b, "    ports: [");
+			r = kt_buf_printf(&b, "    ports: [");
 			for (size_t j = 0; !r && j < f->nports; j++)
-				r = put(&b, "%s%u", j ? ", " : "", f->ports[j]);
-			r = r ? r : put(&b, "]\n");
+				r = kt_buf_printf(&b, "%s%u", j ? ", " : "", f->ports[j]);
+			r = r ? r : kt_buf_printf(&b, "]\n");
 		}
 	}
 	char *out = NULL;

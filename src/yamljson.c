@@ -1251,3 +1251,28 @@ int kt_yaml_key_errorf(const struct kt_yaml *y, const cJSON *node, char *out, si
 	va_end(ap);
 	return rc;
 }
+
+int kt_yaml_put_escaped(struct kt_buf *b, const char *s)
+{
+	int r = 0;
+
+	for (; *s && r == 0; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\')
+			r = kt_buf_printf(b, "\\%c", ch);
+		else if (ch < 0x20 || ch == 0x7f)
+			r = kt_buf_printf(b, "\\x%02x", ch);
+		else
+			r = kt_buf_append(b, s, 1);
+	}
+	return r;
+}
+
+int kt_yaml_put_quoted(struct kt_buf *b, const char *s)
+{
+	int r = kt_buf_append(b, "\"", 1);
+
+	r = r ? r : kt_yaml_put_escaped(b, s);
+	return r ? r : kt_buf_append(b, "\"", 1);
+}

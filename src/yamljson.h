@@ -33,6 +33,8 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 #define KT_YAML_MAX_BYTES (16u << 20)	/* input size */
 #define KT_YAML_MAX_NODES (1u << 20)	/* every node built, alias copies included */
 #define KT_YAML_MAX_ALIAS_NODES 100000u /* nodes created by alias expansion */
@@ -80,5 +82,10 @@ int kt_yaml_errorf(const struct kt_yaml *y, const cJSON *node, char *out, size_t
  * about the key itself such as "unknown key". */
 int kt_yaml_key_errorf(const struct kt_yaml *y, const cJSON *node, char *out, size_t cap,
 		       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* Writing YAML: s as a double-quoted scalar ("..." with '"', '\\' and control characters
+ * escaped), or only its escaped contents. 0 or a kt_buf error. */
+int kt_yaml_put_quoted(struct kt_buf *b, const char *s);
+int kt_yaml_put_escaped(struct kt_buf *b, const char *s);
 
 #endif

@@ -11,7 +11,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +32,7 @@
 #include "buf.h"
 #include "cluster.h"
 #include "log.h"
+#include "yamljson.h"
 
 #define CA_CN "kubetun-fake-ca"
 #define CLIENT_CN "kubetun-dev"
@@ -428,44 +428,6 @@ fail:
 
 /* --- output files --- */
 
-static int bprintf(struct kt_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int bprintf(struct kt_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	uint8_t *dst = kt_buf_reserve(b, (size_t)n + 1);
-	if (!dst)
-		return -ENOMEM;
-	va_start(ap, fmt);
-	vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	kt_buf_commit(b, (size_t)n);
-	return 0;
-}
-
-/* A YAML double-quoted scalar: safe for any path. */
-static int yaml_quoted(struct kt_buf *b, const char *s)
-{
-	int r = kt_buf_append(b, "\"", 1);
-	for (; *s && r == 0; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			r = bprintf(b, "\\%c", ch);
-		else if (ch < 0x20 || ch == 0x7f)
-			r = bprintf(b, "\\x%02x", ch);
-		else
-			r = kt_buf_append(b, s, 1);
-	}
-	if (r == 0)
-		r = kt_buf_append(b, "\"", 1);
-	return r;
-}
-
 static char *pem_cert(X509 *x)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -569,15 +531,16 @@ static int write_exec_plugin(struct fc_pki *pki, const char *script, char *err, 
 	 * exec entry, a token, and an expiry one hour ahead (GNU date, else BSD date). */
 	struct kt_buf b;
 	kt_buf_init(&b, 64 * 1024);
-	int r = bprintf(&b,
-			"#!/bin/sh\n"
-			"# Exec credential plugin written by kubetun-fake-cluster.\n"
-			"exp=$(date -u -d '+1 hour' '+%%Y-%%m-%%dT%%H:%%M:%%SZ' 2>/dev/null ||"
-			" date -u -v+1H '+%%Y-%%m-%%dT%%H:%%M:%%SZ')\n"
-			"printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
-			"\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%%s\","
-			"\"expirationTimestamp\":\"%%s\"}}\\n' '%s' \"$exp\"\n",
-			pki->token);
+	int r =
+	    kt_buf_printf(&b,
+			  "#!/bin/sh\n"
+			  "# Exec credential plugin written by kubetun-fake-cluster.\n"
+			  "exp=$(date -u -d '+1 hour' '+%%Y-%%m-%%dT%%H:%%M:%%SZ' 2>/dev/null ||"
+			  " date -u -v+1H '+%%Y-%%m-%%dT%%H:%%M:%%SZ')\n"
+			  "printf '{\"apiVersion\":\"client.authentication.k8s.io/v1\","
+			  "\"kind\":\"ExecCredential\",\"status\":{\"token\":\"%%s\","
+			  "\"expirationTimestamp\":\"%%s\"}}\\n' '%s' \"$exp\"\n",
+			  pki->token);
 	if (r == 0)
 		r = write_atomic(script, kt_buf_peek(&b), kt_buf_len(&b), 0700, err, errcap);
 	else
@@ -613,31 +576,31 @@ int fc_pki_write_outputs(struct fc_pki *pki, const struct fc_options *opt, char 
 		goto out;
 
 	const char *auth = opt->auth ? opt->auth : "cert";
-	r = bprintf(&b,
-		    "apiVersion: v1\n"
-		    "kind: Config\n"
-		    "preferences: {}\n"
-		    "clusters:\n"
-		    "- name: " CLUSTER_NAME "\n"
-		    "  cluster:\n"
-		    "    server: https://%s\n"
-		    "    certificate-authority-data: ",
-		    opt->listen ? opt->listen : "127.0.0.1:6443");
+	r = kt_buf_printf(&b,
+			  "apiVersion: v1\n"
+			  "kind: Config\n"
+			  "preferences: {}\n"
+			  "clusters:\n"
+			  "- name: " CLUSTER_NAME "\n"
+			  "  cluster:\n"
+			  "    server: https://%s\n"
+			  "    certificate-authority-data: ",
+			  opt->listen ? opt->listen : "127.0.0.1:6443");
 	r = r ? r : b64(&b, ca_pem);
 	r = r ? r
-	      : bprintf(&b, "\n"
-			    "contexts:\n"
-			    "- name: " CLUSTER_NAME "\n"
-			    "  context:\n"
-			    "    cluster: " CLUSTER_NAME "\n"
-			    "    user: " USER_NAME "\n"
-			    "    namespace: default\n"
-			    "current-context: " CLUSTER_NAME "\n"
-			    "users:\n"
-			    "- name: " USER_NAME "\n"
-			    "  user:\n");
+	      : kt_buf_printf(&b, "\n"
+				  "contexts:\n"
+				  "- name: " CLUSTER_NAME "\n"
+				  "  context:\n"
+				  "    cluster: " CLUSTER_NAME "\n"
+				  "    user: " USER_NAME "\n"
+				  "    namespace: default\n"
+				  "current-context: " CLUSTER_NAME "\n"
+				  "users:\n"
+				  "- name: " USER_NAME "\n"
+				  "  user:\n");
 	if (r == 0 && strcmp(auth, "token") == 0) {
-		r = bprintf(&b, "    token: %s\n", pki->token);
+		r = kt_buf_printf(&b, "    token: %s\n", pki->token);
 	} else if (r == 0 && strcmp(auth, "exec") == 0) {
 		char script[4096];
 		int n = snprintf(path, sizeof(path), "%s.exec-plugin", opt->kubeconfig_out);
@@ -650,13 +613,13 @@ int fc_pki_write_outputs(struct fc_pki *pki, const struct fc_options *opt, char 
 		r = write_exec_plugin(pki, script, err, errcap);
 		if (r < 0)
 			goto out;
-		r = bprintf(&b, "    exec:\n"
-				"      apiVersion: client.authentication.k8s.io/v1\n"
-				"      interactiveMode: Never\n"
-				"      provideClusterInfo: false\n"
-				"      command: ");
-		r = r ? r : yaml_quoted(&b, script);
-		r = r ? r : bprintf(&b, "\n");
+		r = kt_buf_printf(&b, "    exec:\n"
+				      "      apiVersion: client.authentication.k8s.io/v1\n"
+				      "      interactiveMode: Never\n"
+				      "      provideClusterInfo: false\n"
+				      "      command: ");
+		r = r ? r : kt_yaml_put_quoted(&b, script);
+		r = r ? r : kt_buf_printf(&b, "\n");
 	} else if (r == 0) {
 		client_pem = pem_cert(pki->client);
 		key_pem = pem_key(pki->client_key, &key_len);
@@ -665,11 +628,11 @@ int fc_pki_write_outputs(struct fc_pki *pki, const struct fc_options *opt, char 
 			r = -ENOMEM;
 			goto out;
 		}
-		r = bprintf(&b, "    client-certificate-data: ");
+		r = kt_buf_printf(&b, "    client-certificate-data: ");
 		r = r ? r : b64(&b, client_pem);
-		r = r ? r : bprintf(&b, "\n    client-key-data: ");
+		r = r ? r : kt_buf_printf(&b, "\n    client-key-data: ");
 		r = r ? r : b64(&b, key_pem);
-		r = r ? r : bprintf(&b, "\n");
+		r = r ? r : kt_buf_printf(&b, "\n");
 	}
 	if (r < 0) {
 		snprintf(err, errcap, "out of memory");
