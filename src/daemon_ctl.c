@@ -900,6 +900,18 @@ static cJSON *edit_apply(struct kt_dctl *c, int r, struct kt_profile *next, char
 	return message_result(true, msg);
 }
 
+/* Forward edits need the profile, the apply hook and the mapping, which exist once start-up
+ * has got that far. */
+static bool ready_for_edits(const struct kt_dctl *c, char *err, size_t errcap)
+{
+	const struct kt_dctl_view *v = c->cfg.view;
+
+	if (v->profile && c->cfg.apply && v->mapping)
+		return true;
+	snprintf(err, errcap, "kubetund is starting; try again in a moment");
+	return false;
+}
+
 static cJSON *cmd_add(void *arg, const cJSON *req, char *err, size_t errcap)
 {
 	struct kt_dctl *c = arg;
@@ -908,10 +920,8 @@ static cJSON *cmd_add(void *arg, const cJSON *req, char *err, size_t errcap)
 	char msg[1024];
 	int r;
 
-	if (!v->profile || !c->cfg.apply || !v->mapping) {
-		snprintf(err, errcap, "kubetund is starting; try again in a moment");
+	if (!ready_for_edits(c, err, errcap))
 		return NULL;
-	}
 	r = kt_dctl_edit_add(v->profile, v->default_ns, req, &next, msg, sizeof(msg));
 	return edit_apply(c, r, next, msg, err, errcap, true);
 }
@@ -924,10 +934,8 @@ static cJSON *cmd_rm(void *arg, const cJSON *req, char *err, size_t errcap)
 	char msg[1024];
 	int r;
 
-	if (!v->profile || !c->cfg.apply || !v->mapping) {
-		snprintf(err, errcap, "kubetund is starting; try again in a moment");
+	if (!ready_for_edits(c, err, errcap))
 		return NULL;
-	}
 	r = kt_dctl_edit_rm(v->profile, v->default_ns, kt_mapping_current(v->mapping),
 			    v->cluster_domain, req, &next, msg, sizeof(msg));
 	return edit_apply(c, r, next, msg, err, errcap, false);
