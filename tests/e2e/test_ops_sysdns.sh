@@ -30,42 +30,8 @@ HOLD_PID=
 trap 'kt_rc=$?; set +e; [ -z "$HOLD_PID" ] || kill "$HOLD_PID"; netns_cleanup; (exit $kt_rc); kt_cleanup' EXIT
 start_fake_ns fake "$KT_SOURCE_DIR/tests/fixtures/basic.yaml"
 
-# The private mount namespace, held open by a sleeping process we enter with nsenter.
-: >"$T/resolv.conf"
-cat >"$T/hold.sh" <<EOF
-set -e
-mount -t tmpfs -o mode=0755 kt-run /run
-mkdir -p /run/dbus /run/systemd/resolve /run/systemd/resolved.conf.d
-chown 65534:65534 /run/systemd/resolve
-printf '[Resolve]\nDNS=\nFallbackDNS=\nLLMNR=no\nMulticastDNS=no\n' >/run/systemd/resolved.conf.d/kt.conf
-mount --bind "$T/resolv.conf" /etc/resolv.conf
-touch "$T/hold.ready"
-exec sleep 100000
-EOF
-ip netns exec "$NS" unshare -m --propagation private bash "$T/hold.sh" 2>"$T/hold.log" &
-HOLD_PID=$!
-wait_until 5 test -f "$T/hold.ready" || fail "mount namespace setup failed: $(cat "$T/hold.log")"
-inns() { nsenter --target "$HOLD_PID" --mount --net -- "$@"; }
-rctl() { inns env LD_LIBRARY_PATH="$LIBDIR" "$RESOLVECTL" "$@"; }
-cat >"$T/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-EOF
-nsenter --target "$HOLD_PID" --mount --net -- dbus-daemon --config-file="$T/bus.conf" --nofork \
-	--nopidfile >"$T/dbus.log" 2>&1 &
-KT_PIDS+=($!)
-wait_until 5 inns test -S /run/dbus/system_bus_socket || fail "dbus-daemon did not start: $(cat "$T/dbus.log")"
+# The private mount namespace with its own bus (resolved.sh).
+resolved_sandbox 'DNS=\nFallbackDNS=\nLLMNR=no\nMulticastDNS=no\n'
 
 cat >"$T/profile.yaml" <<'EOF'
 namespace: shop
@@ -102,11 +68,7 @@ stop_kubetund
 pass "no resolved: mode manual, the hint logged once: $(tail -n 1 <<<"$out" | cut -c1-60)…"
 
 # --- resolved ------------------------------------------------------------------------------
-nsenter --target "$HOLD_PID" --mount --net -- env LD_LIBRARY_PATH="$LIBDIR" \
-	setpriv --reuid=65534 --regid=65534 --clear-groups \
-	--inh-caps=+net_bind_service,+net_raw,+setpcap --ambient-caps=+net_bind_service,+net_raw,+setpcap \
-	"$RESOLVED" >"$T/resolved.log" 2>&1 &
-KT_PIDS+=($!)
+start_resolved
 wait_until 10 inns test -f /run/systemd/resolve/stub-resolv.conf ||
 	fail "systemd-resolved did not start: $(tail -n 5 "$T/resolved.log")"
 wait_until 10 rctl status >/dev/null || fail "resolvectl cannot reach resolved"

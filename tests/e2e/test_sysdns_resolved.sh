@@ -105,48 +105,11 @@ ip netns exec "$NSD" python3 "$T/dns.py" 198.19.0.53 "$QLOG" >"$T/dns.out" 2>"$T
 KT_PIDS+=($!)
 wait_until 5 grep -qx ready "$T/dns.out" || fail "DNS server did not start: $(cat "$T/dns.log")"
 
-# ---- The private mount namespace, held open by a sleeping process we enter with nsenter.
-: >"$T/resolv.conf"
-cat >"$T/hold.sh" <<EOF
-set -e
-mount -t tmpfs -o mode=0755 kt-run /run
-mkdir -p /run/dbus /run/systemd/resolve /run/systemd/resolved.conf.d
-chown 65534:65534 /run/systemd/resolve
-# No fallback or foreign servers: resolved must only ever use what we register.
-# Global DNSSEC and DNS-over-TLS are on, so the link's "no" shows that we set it.
-printf '[Resolve]\nDNS=\nFallbackDNS=\nLLMNR=no\nMulticastDNS=no\nDNSSEC=allow-downgrade\nDNSOverTLS=opportunistic\n' >/run/systemd/resolved.conf.d/kt.conf
-mount --bind "$T/resolv.conf" /etc/resolv.conf
-touch "$T/hold.ready"
-exec sleep 100000
-EOF
-ip netns exec "$NS" unshare -m --propagation private bash "$T/hold.sh" 2>"$T/hold.log" &
-HOLD_PID=$!
-wait_until 5 test -f "$T/hold.ready" || fail "mount namespace setup failed: $(cat "$T/hold.log")"
-inns() { nsenter --target "$HOLD_PID" --mount --net -- "$@"; }
-rctl() { inns env LD_LIBRARY_PATH="$LIBDIR" "$RESOLVECTL" "$@"; }
+# ---- The private mount namespace with its own bus (resolved.sh). No fallback or foreign
+# servers: resolved must only ever use what we register. Global DNSSEC and DNS-over-TLS are on,
+# so the link's "no" shows that we set it.
+resolved_sandbox 'DNS=\nFallbackDNS=\nLLMNR=no\nMulticastDNS=no\nDNSSEC=allow-downgrade\nDNSOverTLS=opportunistic\n'
 probe() { inns "$PROBE" "$@"; }
-
-cat >"$T/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=/run/dbus/system_bus_socket</listen>
-  <listen>unix:abstract=kt-sysdns-$$</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <!-- Any uid may connect (resolved runs as 65534); without this only root could. -->
-    <allow user="*"/>
-    <allow own="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-  </policy>
-</busconfig>
-EOF
-nsenter --target "$HOLD_PID" --mount --net -- dbus-daemon --config-file="$T/bus.conf" --nofork \
-	--nopidfile >"$T/dbus.log" 2>&1 &
-KT_PIDS+=($!)
-wait_until 5 inns test -S /run/dbus/system_bus_socket || fail "dbus-daemon did not start: $(cat "$T/dbus.log")"
 pass "private dbus-daemon in netns $NS, link kt0 is ifindex $IDX"
 
 # ---- Without resolved.
@@ -164,12 +127,7 @@ out=$(DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent inns "$PROBE" detect "$T/re
 pass "no resolved: detect says so, register fails with $(cut -d: -f3 <"$T/err" | cut -c2-), the hint is one line"
 
 # ---- Start resolved.
-nsenter --target "$HOLD_PID" --mount --net -- env SYSTEMD_LOG_LEVEL=debug LD_LIBRARY_PATH="$LIBDIR" \
-	setpriv --reuid=65534 --regid=65534 --clear-groups \
-	--inh-caps=+net_bind_service,+net_raw,+setpcap --ambient-caps=+net_bind_service,+net_raw,+setpcap \
-	"$RESOLVED" >"$T/resolved.log" 2>&1 &
-RESOLVED_PID=$!
-KT_PIDS+=("$RESOLVED_PID")
+start_resolved SYSTEMD_LOG_LEVEL=debug
 wait_until 10 bash -c "nsenter --target $HOLD_PID --mount --net -- $PROBE detect | grep -q ' resolved=1 '" ||
 	fail "systemd-resolved did not come up on the bus"
 wait_until 5 inns test -f /run/systemd/resolve/stub-resolv.conf || fail "no stub-resolv.conf"
@@ -283,12 +241,12 @@ probe revert "$IDX" || fail "revert"
 pass "without an IPv4 address on kt0 resolved takes the settings but resolves nothing; with its /32 it does"
 
 # ---- Other bus addresses: abstract socket, address lists.
-DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/bus;unix:abstract=kt-sysdns-$$" inns "$PROBE" \
+DBUS_SYSTEM_BUS_ADDRESS="unix:path=/nonexistent/bus;unix:abstract=kt-bus-$$" inns "$PROBE" \
 	register "$IDX" 198.19.0.53 cluster.local "" 2>"$T/err" || fail "register over abstract: $(cat "$T/err")"
 [ "$(rctl domain kt0)" = "Link $IDX (kt0): ~cluster.local" ] || fail "no-namespace domains: $(rctl domain kt0)"
 [ "$(rctl default-route kt0)" = "Link $IDX (kt0): no" ] || fail "default-route"
 q=$(rctl query web.shop.svc.cluster.local) || fail "routing-only: $q"
-DBUS_SYSTEM_BUS_ADDRESS="unix:abstract=kt-sysdns-$$" inns "$PROBE" revert "$IDX" || fail "revert over abstract"
+DBUS_SYSTEM_BUS_ADDRESS="unix:abstract=kt-bus-$$" inns "$PROBE" revert "$IDX" || fail "revert over abstract"
 pass "unix:abstract= and address lists; without a namespace only ~cluster.local (routing-only) is set"
 
 # ---- The link disappears first (the daemon's TUN closes before revert runs).
