@@ -165,26 +165,6 @@ static void do_stats(struct fc_cluster *cl, struct fc_conn *c)
 	cJSON_Delete(o);
 }
 
-/* /fake/v1/namespaces/NS/pods/NAME/ready */
-static bool match_ready(const char *path, char *ns, size_t nscap, char *pod, size_t podcap)
-{
-	static const char prefix[] = "/fake/v1/namespaces/";
-	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
-		return false;
-	const char *s = path + sizeof(prefix) - 1;
-	const char *e = strchr(s, '/');
-	if (!e || e == s || (size_t)(e - s) >= nscap || strncmp(e, "/pods/", 6) != 0)
-		return false;
-	const char *p = e + 6, *pe = strchr(p, '/');
-	if (!pe || pe == p || (size_t)(pe - p) >= podcap || strcmp(pe, "/ready") != 0)
-		return false;
-	memcpy(ns, s, (size_t)(e - s));
-	ns[e - s] = '\0';
-	memcpy(pod, p, (size_t)(pe - p));
-	pod[pe - p] = '\0';
-	return true;
-}
-
 static void do_ready(struct fc_cluster *cl, struct fc_conn *c, const struct fc_http_req *req,
 		     const char *ns, const char *pod)
 {
@@ -257,7 +237,8 @@ void fc_faults_handle(struct fc_cluster *cl, struct fc_conn *c, const struct fc_
 	} else if (strcmp(p, "/fake/v1/stats") == 0) {
 		if (method_is(c, req, "GET"))
 			do_stats(cl, c);
-	} else if (match_ready(p, ns, sizeof(ns), pod, sizeof(pod))) {
+	} else if (fc_http_match_pod_path(p, "/fake/v1/namespaces/", "/ready", ns, sizeof(ns), pod,
+					  sizeof(pod))) {
 		if (method_is(c, req, "POST"))
 			do_ready(cl, c, req, ns, pod);
 	} else {

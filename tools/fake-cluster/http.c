@@ -636,19 +636,20 @@ int fc_http_chunked_end(struct fc_conn *c)
 
 /* --- dispatch --- */
 
-/* Matches /api/v1/namespaces/{ns}/pods/{name}/portforward and copies ns and name out. */
-static bool match_portforward(const char *path, char *ns, size_t nscap, char *pod, size_t podcap)
+bool fc_http_match_pod_path(const char *path, const char *prefix, const char *suffix, char *ns,
+			    size_t nscap, char *pod, size_t podcap)
 {
-	static const char prefix[] = "/api/v1/namespaces/";
-	if (strncmp(path, prefix, sizeof(prefix) - 1) != 0)
+	size_t plen = strlen(prefix);
+
+	if (strncmp(path, prefix, plen) != 0)
 		return false;
-	const char *s = path + sizeof(prefix) - 1;
+	const char *s = path + plen;
 	const char *e = strchr(s, '/');
 	if (!e || e == s || (size_t)(e - s) >= nscap || strncmp(e, "/pods/", 6) != 0)
 		return false;
 	const char *p = e + 6;
 	const char *pe = strchr(p, '/');
-	if (!pe || pe == p || (size_t)(pe - p) >= podcap || strcmp(pe, "/portforward") != 0)
+	if (!pe || pe == p || (size_t)(pe - p) >= podcap || strcmp(pe, suffix) != 0)
 		return false;
 	memcpy(ns, s, (size_t)(e - s));
 	ns[e - s] = '\0';
@@ -771,8 +772,8 @@ static size_t http_on_data(void *hv, struct fc_conn *c, const uint8_t *p, size_t
 
 	if (strcmp(req->path, "/fake/v1") == 0 || strncmp(req->path, "/fake/v1/", 9) == 0)
 		h->route = ROUTE_FAULTS;
-	else if (match_portforward(req->path, h->pf_ns, sizeof(h->pf_ns), h->pf_pod,
-				   sizeof(h->pf_pod)))
+	else if (fc_http_match_pod_path(req->path, "/api/v1/namespaces/", "/portforward", h->pf_ns,
+					sizeof(h->pf_ns), h->pf_pod, sizeof(h->pf_pod)))
 		h->route = ROUTE_PORTFORWARD;
 	else
 		h->route = ROUTE_API;

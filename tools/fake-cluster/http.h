@@ -53,6 +53,10 @@ const char *fc_http_header(const struct fc_http_req *req, const char *name);
 bool fc_http_header_has_token(const struct fc_http_req *req, const char *name, const char *token);
 /* First value of a query parameter, or NULL. */
 const char *fc_http_query(const struct fc_http_req *req, const char *key);
+/* Matches PREFIX{ns}/pods/{name}SUFFIX (e.g. "/api/v1/namespaces/", "/portforward") and copies
+ * ns and name out; false when the path differs or a part is empty or does not fit. */
+bool fc_http_match_pod_path(const char *path, const char *prefix, const char *suffix, char *ns,
+			    size_t nscap, char *pod, size_t podcap);
 
 /* Complete responses. extra_headers: NULL or "Name: value\r\n..." lines. Return 0 or -errno. */
 int fc_http_respond(struct fc_conn *c, int status, const char *content_type,
