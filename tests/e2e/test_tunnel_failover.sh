@@ -5,7 +5,9 @@
 #   - `kubectl delete pod` of a pod serving an open connection: that connection ends (no hang),
 #     clients looping meanwhile see at most a few failures while the pod terminates, and once the
 #     replacement is Ready there are zero failed connections and the replacement serves;
-#   - the same for a single-replica Deployment (api), where the replacement is the only pod.
+#   - the same for a single-replica Deployment (api), where the replacement is the only pod;
+#   - a web pod turned NotReady (the fake's pod-ready fault) gets no new connection until it is
+#     Ready again.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/netns.sh"
 CLIENT=$(dirname "$0")/tunnel_client.py
@@ -100,5 +102,27 @@ for i in $(seq 1 10); do
 	[ "${out%% *}" = "$got" ] || fail "api answered $out"
 done
 pass "api: $old deleted, $got serves, 10/10 ok"
+
+# --- NotReady: only ready pods get connections ------------------------------------------------
+# serving N: the pods that answered N connections to web, sorted and unique.
+serving() {
+	for _ in $(seq 1 "$1"); do
+		nsx curl -sS --max-time 5 http://web.shop.svc.cluster.local/ | sed 's/^pod=\([^ ]*\) .*/\1/'
+	done | sort -u | tr '\n' ' '
+}
+read -r p1 p2 _ <<<"$(kctl -n shop get pods -l app=web -o name | sed 's|^pod/||' | tr '\n' ' ')"
+[ -n "$p1" ] && [ -n "$p2" ] || fail "two web pods expected"
+serves_only() { [ "$(serving 6)" = "$1 " ]; }
+serves_too() { [[ " $(serving 6)" == *" $1 "* ]]; }
+fake_admin_ns POST "/fake/v1/namespaces/shop/pods/$p1/ready?value=false" >/dev/null ||
+	fail "pod-ready fault"
+# The informer needs a moment to see the change; then no connection may reach p1.
+wait_until 10 serves_only "$p2" || fail "$p1 NotReady still gets connections: $(serving 6)"
+got=$(serving 20)
+[ "$got" = "$p2 " ] || fail "with $p1 NotReady, 20 connections went to: $got"
+fake_admin_ns POST "/fake/v1/namespaces/shop/pods/$p1/ready?value=true" >/dev/null ||
+	fail "pod-ready fault"
+wait_until 10 serves_too "$p1" || fail "$p1 never served again after it was Ready"
+pass "$p1 NotReady: 20/20 connections to $p2; Ready again: it serves again"
 stop_kubetund
 echo "failover tests passed"
