@@ -32,6 +32,7 @@
 #include "buf.h"
 #include "log.h"
 #include "loop.h"
+#include "server.h"
 
 #define POD_NAME "direct"
 #define POD_NAMESPACE "bench"
@@ -369,61 +370,15 @@ static void accept_cb(void *arg, short revents)
 	}
 }
 
-static int parse_addr(const char *listen, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[128];
-	const char *port;
-	size_t hlen;
-	if (listen[0] == '[') {
-		const char *end = strchr(listen, ']');
-		if (!end || end[1] != ':')
-			return -EINVAL;
-		hlen = (size_t)(end - listen - 1);
-		if (hlen >= sizeof(host))
-			return -EINVAL;
-		memcpy(host, listen + 1, hlen);
-		port = end + 2;
-	} else {
-		const char *colon = strrchr(listen, ':');
-		if (!colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - listen);
-		if (hlen == 0 || hlen >= sizeof(host) || memchr(listen, ':', hlen))
-			return -EINVAL;
-		memcpy(host, listen, hlen);
-		port = colon + 1;
-	}
-	host[hlen] = '\0';
-	char *end;
-	errno = 0;
-	unsigned long p = strtoul(port, &end, 10);
-	if (errno || end == port || *end || p > 65535 || port[0] == '-' || port[0] == '+')
-		return -EINVAL;
-	struct addrinfo hints = {.ai_family = AF_UNSPEC,
-				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE};
-	struct addrinfo *res = NULL;
-	if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
-		return -EINVAL;
-	if (res->ai_addrlen > sizeof(*ss)) {
-		freeaddrinfo(res);
-		return -EINVAL;
-	}
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
 struct fc_podserver *fc_podserver_new(struct fc_loop *loop, const char *listen_at, char *err,
 				      size_t errcap)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = 0;
 	struct fc_podserver *ps = NULL;
-	int fd = -1;
+	int fd = -1, gai;
 
-	if (parse_addr(listen_at, &ss, &sl) < 0) {
+	if (fc_server_parse_addr(listen_at, true, &ss, &sl, &gai) < 0) {
 		snprintf(err, errcap, "--pod-listen %s: expected IP:PORT or [IPV6]:PORT",
 			 listen_at);
 		return NULL;

@@ -52,55 +52,59 @@ struct fc_server {
 
 static void accept_cb(void *arg, short revents);
 
-static int parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *len, char *err,
-			size_t errcap)
+int fc_server_parse_addr(const char *spec, bool numeric, struct sockaddr_storage *ss,
+			 socklen_t *len, int *gai)
 {
 	char host[256];
 	const char *port;
 	size_t hlen;
-	if (listen[0] == '[') {
-		const char *close = strchr(listen, ']');
-		if (!close || close[1] != ':') {
-			snprintf(err, errcap, "--listen %s: expected [IPV6]:PORT", listen);
+
+	*gai = 0;
+	if (spec[0] == '[') {
+		const char *close = strchr(spec, ']');
+		if (!close || close[1] != ':')
 			return -EINVAL;
-		}
-		hlen = (size_t)(close - listen - 1);
+		hlen = (size_t)(close - spec - 1);
 		if (hlen >= sizeof(host))
-			goto bad;
-		memcpy(host, listen + 1, hlen);
+			return -EINVAL;
+		memcpy(host, spec + 1, hlen);
 		port = close + 2;
 	} else {
-		const char *colon = strrchr(listen, ':');
+		const char *colon = strrchr(spec, ':');
 		if (!colon)
-			goto bad;
-		hlen = (size_t)(colon - listen);
-		if (hlen >= sizeof(host) || memchr(listen, ':', hlen))
-			goto bad;
-		memcpy(host, listen, hlen);
+			return -EINVAL;
+		hlen = (size_t)(colon - spec);
+		if (hlen >= sizeof(host) || memchr(spec, ':', hlen))
+			return -EINVAL;
+		memcpy(host, spec, hlen);
 		port = colon + 1;
 	}
 	host[hlen] = '\0';
+	if (numeric && hlen == 0)
+		return -EINVAL;
 	char *end;
 	errno = 0;
 	unsigned long p = strtoul(port, &end, 10);
 	if (errno || end == port || *end || p > 65535 || port[0] == '-' || port[0] == '+')
-		goto bad;
+		return -EINVAL;
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+				 .ai_flags =
+				     AI_PASSIVE | AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0)};
 	struct addrinfo *res = NULL;
 	int r = getaddrinfo(hlen ? host : NULL, port, &hints, &res);
 	if (r != 0 || !res) {
-		snprintf(err, errcap, "--listen %s: %s", listen, gai_strerror(r));
+		*gai = r ? r : EAI_NONAME;
+		return -ENOENT;
+	}
+	if (res->ai_addrlen > sizeof(*ss)) {
+		freeaddrinfo(res);
 		return -EINVAL;
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
-bad:
-	snprintf(err, errcap, "--listen %s: expected HOST:PORT or [IPV6]:PORT", listen);
-	return -EINVAL;
 }
 
 static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
@@ -241,8 +245,15 @@ struct fc_server *fc_server_new(struct fc_cluster *cl, char *err, size_t errcap)
 	srv->lfd = -1;
 	srv->head.next = srv->head.prev = &srv->head;
 	const char *listen_at = cl->opt.listen ? cl->opt.listen : "127.0.0.1:6443";
-	if (parse_listen(listen_at, &srv->addr, &srv->addrlen, err, errcap) < 0)
+	int gai, r = fc_server_parse_addr(listen_at, false, &srv->addr, &srv->addrlen, &gai);
+	if (r == -ENOENT) {
+		snprintf(err, errcap, "--listen %s: %s", listen_at, gai_strerror(gai));
 		goto fail;
+	}
+	if (r < 0) {
+		snprintf(err, errcap, "--listen %s: expected HOST:PORT or [IPV6]:PORT", listen_at);
+		goto fail;
+	}
 	format_addr(&srv->addr, srv->addr_str, sizeof(srv->addr_str));
 	if (open_listener(srv, err, errcap) < 0)
 		goto fail;

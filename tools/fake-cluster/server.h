@@ -7,13 +7,20 @@
 #ifndef FC_SERVER_H
 #define FC_SERVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct fc_cluster;
 struct fc_server;
 
 struct fc_server *fc_server_new(struct fc_cluster *cl, char *err, size_t errcap);
+/* Parses a listen address, HOST:PORT or [IPV6]:PORT (an empty HOST means every address unless
+ * numeric), into ss/len for bind(). numeric: HOST must be an IP literal. 0, -EINVAL for a bad
+ * form, or -ENOENT when HOST does not resolve (*gai: the getaddrinfo error). */
+int fc_server_parse_addr(const char *spec, bool numeric, struct sockaddr_storage *ss,
+			 socklen_t *len, int *gai);
 void fc_server_free(struct fc_server *srv);
 /* Drop every conn now and refuse new ones for duration_ms (0: just drop). */
 void fc_server_outage(struct fc_server *srv, uint64_t duration_ms);
