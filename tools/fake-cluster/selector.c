@@ -76,16 +76,6 @@ static const char *snip(char out[SNIP_MAX + 4], const char *s, size_t n)
 	return out;
 }
 
-static char *dup_n(const char *s, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, s, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
 static int slices_add(struct slices *sl, const char *p, size_t n)
 {
 	if (sl->n == sl->cap) {
@@ -312,7 +302,7 @@ static int sel_add(struct fc_selector *sel, const char *key, size_t klen, enum o
 		break;
 	}
 	}
-	char *k = dup_n(key, klen);
+	char *k = strndup(key, klen);
 	if (!k)
 		goto oom;
 	for (size_t i = 0; i < nv; i++) {
@@ -345,7 +335,7 @@ static int sel_add(struct fc_selector *sel, const char *key, size_t klen, enum o
 	for (size_t i = 0; i < nv; i++) {
 		if (dedupe && r->nvals && slice_cmp(&vals->v[i], &vals->v[i - 1]) == 0)
 			continue;
-		if (!(r->vals[r->nvals] = dup_n(vals->v[i].p, vals->v[i].n))) {
+		if (!(r->vals[r->nvals] = strndup(vals->v[i].p, vals->v[i].n))) {
 			req_fini(r);
 			goto oom;
 		}
