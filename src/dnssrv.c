@@ -205,13 +205,10 @@ static void process(struct dconn *c)
 static void idle_fire(void *arg)
 {
 	struct dconn *c = arg;
-	struct kt_dnssrv *d = c->d;
 
 	c->busy++;
 	dconn_end(c, kt_buf_len(&c->out) != 0);
 	dconn_leave(c);
-	if (d->cfg.kick)
-		d->cfg.kick(d->cfg.arg);
 }
 
 static void t_recv(void *arg, struct kt_tcp *h, const uint8_t *data, size_t len)

@@ -29,9 +29,6 @@ struct kt_dnssrv_config {
 	struct kt_netstack *ns;
 	struct kt_mapping *mapping;
 	uint32_t dns_ip;
-	/* Called after a timer made us call into the netstack (re-arm its timer). */
-	void (*kick)(void *arg);
-	void *arg;
 };
 
 struct kt_dnssrv_stats {

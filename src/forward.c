@@ -76,16 +76,11 @@ static void conn_unlink_free(struct conn *c)
 	free(c);
 }
 
-/* Leaves a callback: frees the conn once nobody is inside it and both halves are gone, and
- * lets the owner re-arm the netstack timer when we were called from outside the netstack. */
-static void conn_leave(struct conn *c, bool from_stream)
+/* Leaves a callback: frees the conn once nobody is inside it and both halves are gone. */
+static void conn_leave(struct conn *c)
 {
-	struct kt_forward *fw = c->fw;
-
 	if (--c->busy == 0 && !c->h && !c->s)
 		conn_unlink_free(c);
-	if (from_stream && fw->cfg.kick)
-		fw->cfg.kick(fw->cfg.arg);
 }
 
 static void record_error(struct conn *c, const char *text)
@@ -213,7 +208,7 @@ static void linger_fire(void *arg)
 	stream_free(c);
 	c->pod_done = true;
 	down_flush(c);
-	conn_leave(c, true);
+	conn_leave(c);
 }
 
 static void linger_arm(struct conn *c)
@@ -255,7 +250,7 @@ static void pf_open(void *arg)
 		}
 	}
 	up_flush(c);
-	conn_leave(c, true);
+	conn_leave(c);
 }
 
 static void pf_data(void *arg, const uint8_t *p, size_t n)
@@ -268,7 +263,7 @@ static void pf_data(void *arg, const uint8_t *p, size_t n)
 	c->pod_spoke_last = true;
 	if (!c->h) {
 		/* The app is gone: drop. */
-		conn_leave(c, true);
+		conn_leave(c);
 		return;
 	}
 	if (c->tcp_connected && kt_buf_len(&c->down) == 0) {
@@ -278,7 +273,7 @@ static void pf_data(void *arg, const uint8_t *p, size_t n)
 			record_error(c, "connection to the app failed while sending");
 			app_reset(c);
 			stream_free(c);
-			conn_leave(c, true);
+			conn_leave(c);
 			return;
 		}
 		off = (size_t)k;
@@ -288,7 +283,7 @@ static void pf_data(void *arg, const uint8_t *p, size_t n)
 			record_error(c, "pod data exceeded the per-connection buffer");
 			app_reset(c);
 			stream_free(c);
-			conn_leave(c, true);
+			conn_leave(c);
 			return;
 		}
 		if (!c->rx_paused && c->s) {
@@ -298,7 +293,7 @@ static void pf_data(void *arg, const uint8_t *p, size_t n)
 	}
 	if (c->linger && kt_timer_armed(c->linger))
 		kt_timer_arm(c->linger, KT_FORWARD_HALF_CLOSE_MS);
-	conn_leave(c, true);
+	conn_leave(c);
 }
 
 static void pf_writable(void *arg)
@@ -308,7 +303,7 @@ static void pf_writable(void *arg)
 	conn_enter(c);
 	up_flush(c);
 	linger_arm(c);
-	conn_leave(c, true);
+	conn_leave(c);
 }
 
 static void pf_error(void *arg, const char *text)
@@ -325,7 +320,7 @@ static void pf_error(void *arg, const char *text)
 		line[--n] = '\0';
 	record_error(c, line);
 	app_reset(c);
-	conn_leave(c, true);
+	conn_leave(c);
 }
 
 static void pf_close(void *arg)
@@ -343,7 +338,7 @@ static void pf_close(void *arg)
 		c->pod_done = true;
 		down_flush(c);
 	}
-	conn_leave(c, true);
+	conn_leave(c);
 }
 
 static const struct kt_pf_ops pf_ops = {
@@ -364,7 +359,7 @@ static void tcp_connected(void *arg, struct kt_tcp *h)
 	conn_enter(c);
 	c->tcp_connected = true;
 	down_flush(c);
-	conn_leave(c, false);
+	conn_leave(c);
 }
 
 static void tcp_recv(void *arg, struct kt_tcp *h, const uint8_t *data, size_t len)
@@ -379,7 +374,7 @@ static void tcp_recv(void *arg, struct kt_tcp *h, const uint8_t *data, size_t le
 	if (!c->s) {
 		/* The stream is gone and the app is being finished: take and drop. */
 		kt_tcp_recved(h, len);
-		conn_leave(c, false);
+		conn_leave(c);
 		return;
 	}
 	if (kt_buf_len(&c->up) == 0 && c->stream_open) {
@@ -390,7 +385,7 @@ static void tcp_recv(void *arg, struct kt_tcp *h, const uint8_t *data, size_t le
 			record_error(c, "port-forward stream failed while sending");
 			app_reset(c);
 			stream_free(c);
-			conn_leave(c, false);
+			conn_leave(c);
 			return;
 		}
 		if (off)
@@ -402,7 +397,7 @@ static void tcp_recv(void *arg, struct kt_tcp *h, const uint8_t *data, size_t le
 		app_reset(c);
 		stream_free(c);
 	}
-	conn_leave(c, false);
+	conn_leave(c);
 }
 
 static void tcp_fin(void *arg, struct kt_tcp *h)
@@ -418,7 +413,7 @@ static void tcp_fin(void *arg, struct kt_tcp *h)
 	} else {
 		linger_arm(c);
 	}
-	conn_leave(c, false);
+	conn_leave(c);
 }
 
 static void tcp_sent(void *arg, struct kt_tcp *h, size_t acked)
@@ -429,7 +424,7 @@ static void tcp_sent(void *arg, struct kt_tcp *h, size_t acked)
 	(void)acked;
 	conn_enter(c);
 	down_flush(c);
-	conn_leave(c, false);
+	conn_leave(c);
 }
 
 static void tcp_closed(void *arg, struct kt_tcp *h, int err)
@@ -445,7 +440,7 @@ static void tcp_closed(void *arg, struct kt_tcp *h, int err)
 		kt_log_debug("%s (%s): app connection ended: %s", c->st->key, c->where,
 			     strerror(-err));
 	stream_free(c);
-	conn_leave(c, false);
+	conn_leave(c);
 }
 
 static const struct kt_tcp_callbacks tcp_ops = {
@@ -591,9 +586,7 @@ size_t kt_forward_close_unmapped(struct kt_forward *fw)
 		}
 		/* conn_leave may free c; next was read before. Freeing c cannot free next: only
 		 * c's own callbacks run from here. */
-		conn_leave(c, false);
+		conn_leave(c);
 	}
-	if (closed && fw->cfg.kick)
-		fw->cfg.kick(fw->cfg.arg);
 	return closed;
 }

@@ -53,10 +53,6 @@ struct kt_forward_config {
 	struct kt_evloop *loop;
 	struct kt_k8s *k8s;
 	struct kt_mapping *mapping;
-	/* Called after the engine called into the netstack from outside a netstack callback
-	 * (stream events), so the owner re-arms the netstack timer. */
-	void (*kick)(void *arg);
-	void *arg;
 };
 
 struct kt_forward_stats {

@@ -356,11 +356,10 @@ static void parse_args(int argc, char **argv, struct opts *o)
 
 /* ---- netstack plumbing ---- */
 
-/* Re-arms the netstack timer after any call into the netstack: lwIP needs its timer only while
- * it has work, so an idle daemon sleeps. */
-static void ns_kick(void *arg)
+/* Re-arms the netstack timer (ns_round_end, after every loop round, so after any call into the
+ * netstack): lwIP needs its timer only while it has work, so an idle daemon sleeps. */
+static void ns_kick(struct daemon *d)
 {
-	struct daemon *d = arg;
 	int64_t t;
 	uint64_t deadline;
 
@@ -384,10 +383,11 @@ static void ns_timer_fire(void *arg)
 	struct daemon *d = arg;
 
 	kt_netstack_run_timers(d->ns);
-	ns_kick(d);
 }
 
-/* The end of every loop round: the netstack's batched output goes to the TUN device. */
+/* The end of every loop round (whatever called into the netstack during it: packets, timers,
+ * streams, DNS, control edits): the batched output goes to the TUN device and the netstack's
+ * timer is re-armed. */
 static void ns_round_end(void *arg)
 {
 	struct daemon *d = arg;
@@ -459,7 +459,6 @@ static void tun_readable(void *arg, int fd, unsigned events)
 		}
 		kt_netstack_input(d->ns, pkt, (size_t)n);
 	}
-	ns_kick(d);
 }
 
 /* ---- mapping rebuilds ---- */
@@ -931,14 +930,10 @@ static int setup(struct daemon *d)
 	fc.loop = d->loop;
 	fc.k8s = d->k8s;
 	fc.mapping = d->mapping;
-	fc.kick = ns_kick;
-	fc.arg = d;
 	dc.loop = d->loop;
 	dc.ns = d->ns;
 	dc.mapping = d->mapping;
 	dc.dns_ip = d->o.dns_ip;
-	dc.kick = ns_kick;
-	dc.arg = d;
 	d->fw = kt_forward_new(&fc);
 	d->dns = kt_dnssrv_new(&dc);
 	if (!d->fw || !d->dns) {
